@@ -1,0 +1,31 @@
+# gunicorn settings for flaskapp (https://docs.gunicorn.org/en/stable/settings.html).
+# A conffile: your edits survive upgrades. Apply them with `systemctl reload flaskapp`.
+import os
+
+# No `bind`: the listening socket comes from flaskapp.socket (systemd socket activation).
+# Setting one would make gunicorn open a listener of its own and drop the systemd one.
+wsgi_app = "flaskapp.wsgi:app"
+
+# Worker processes: WEB_CONCURRENCY in /etc/flaskapp/flaskapp.env, else 2 per CPU + 1.
+# gthread workers keep connections from nginx alive (the sync worker closes every one).
+workers = int(os.environ.get("WEB_CONCURRENCY", 0)) or 2 * len(os.sched_getaffinity(0)) + 1
+worker_class = "gthread"
+threads = 2
+
+# Longer than nginx's upstream keepalive_timeout, so nginx never reuses a connection
+# that gunicorn is closing.
+keepalive = 75
+timeout = 30
+# In-flight requests get this long to finish on stop and reload (below TimeoutStopSec=40).
+graceful_timeout = 30
+
+# Only nginx can connect to the socket, so its X-Forwarded-* headers are trusted.
+forwarded_allow_ips = "*"
+
+# Logs go to the journal: `journalctl -u flaskapp`. nginx already logs every request.
+errorlog = "-"
+accesslog = None
+# The service runs with no home and a read-only file system: no control socket, and
+# worker heartbeats in the private /tmp.
+control_socket_disable = True
+worker_tmp_dir = "/tmp"

@@ -1,0 +1,26 @@
+"""Options and fixtures shared by every kind of test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--deb", type=Path, default=None,
+        help="the built package to test (make test passes dist/flaskapp_<version>_<arch>.deb)",
+    )
+
+
+@pytest.fixture(scope="session")
+def deb(request: pytest.FixtureRequest) -> Path:
+    path = request.config.getoption("--deb")
+    if path is None:
+        pytest.fail("no package to test: run `make test`, or pytest --deb=dist/flaskapp_*.deb")
+    if not path.exists():
+        pytest.fail(f"{path} does not exist: run `make deb` first")
+    return path.resolve()

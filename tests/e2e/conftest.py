@@ -1,0 +1,126 @@
+"""Fixtures for end-to-end tests: freshly booted Debian hosts with the built .deb."""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO
+from .host import Host
+from .image import image_root
+
+NEWER_VERSION_SUFFIX = "+e2e1"
+
+
+def e2e_unavailable() -> str | None:
+    """Why this machine cannot boot test hosts, or None when it can."""
+    if os.geteuid() != 0:
+        return "end-to-end tests need root (to boot hosts with systemd-nspawn)"
+    for tool in ("systemd-nspawn", "mmdebstrap", "nsenter", "ip"):
+        if shutil.which(tool) is None:
+            return f"end-to-end tests need {tool} (make test-deps installs it)"
+    return None
+
+
+def e2e_required() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("FLASKAPP_REQUIRE_E2E") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    e2e_items = [item for item in items if here in Path(item.fspath).parents]
+    for item in e2e_items:
+        item.add_marker(pytest.mark.e2e)
+    reason = e2e_unavailable()
+    if reason and e2e_items:
+        if e2e_required():
+            raise pytest.UsageError(f"{reason}; CI must run them (CI=true)")
+        skip = pytest.mark.skip(reason=reason)
+        for item in e2e_items:
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test shows what its hosts' systemd and journal said."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("setup", "call"):
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Host):
+                report.sections.append((f"host {value.name}: status and journal", value.diagnostics()))
+
+
+@pytest.fixture(scope="session")
+def image(deb: Path) -> Path:
+    return image_root(deb)
+
+
+@pytest.fixture(scope="session")
+def newer_deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same package with a higher version, built from a copy of this tree: the upgrade."""
+    source = tmp_path_factory.mktemp("newer") / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
+    old = subprocess.run(
+        ["dpkg-parsechangelog", "-S", "Version"], cwd=source, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    new = old + NEWER_VERSION_SUFFIX
+    setup_cfg = source / "setup.cfg"
+    setup_cfg.write_text(re.sub(r"(?m)^version = .*$", f"version = {new}", setup_cfg.read_text()))
+    changelog = source / "debian/changelog"
+    date = email.utils.format_datetime(datetime.now(timezone.utc))
+    entry = (
+        f"flaskapp ({new}) bookworm; urgency=medium\n\n  * Upgrade under test.\n\n"
+        f" -- flaskapp tests <tests@flaskapp.example.org>  {date}\n\n"
+    )
+    changelog.write_text(entry + changelog.read_text())
+    subprocess.run(["make", "-C", str(source), "deb"], check=True, stdout=subprocess.DEVNULL)
+    (built,) = (source / "dist").glob(f"flaskapp_{new}_*.deb")
+    return built
+
+
+@contextmanager
+def booted_host(image: Path, workdir: Path, test_name: str) -> Iterator[Host]:
+    name = re.sub(r"[^a-z0-9-]+", "-", test_name.lower())[:40].strip("-")
+    host = Host(image, workdir, name=f"flaskapp-{name}")
+    try:
+        host.create()
+        host.boot()
+        yield host
+    finally:
+        host.destroy()
+
+
+@pytest.fixture
+def host(image: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Host]:
+    """A freshly booted host, without nginx or flaskapp, like a new minimal server."""
+    with booted_host(image, tmp_path / "host", request.node.name) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def installed(host: Host, deb: Path) -> Host:
+    """A fresh host on which `apt install ./flaskapp_*.deb` has run, serving."""
+    host.apt_install(deb)
+    host.wait_until_serving()
+    return host
+
+
+@pytest.fixture(scope="module")
+def served(image: Path, deb: Path, tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[Host]:
+    """Like `installed`, shared by a module's tests that only look and do not change it."""
+    workdir = tmp_path_factory.mktemp("served")
+    with booted_host(image, workdir, request.module.__name__.rsplit(".", 1)[-1]) as fresh:
+        fresh.apt_install(deb)
+        fresh.wait_until_serving()
+        yield fresh

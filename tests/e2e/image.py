@@ -1,0 +1,72 @@
+"""The root file system of the test hosts: a minimal Debian 12 built with mmdebstrap.
+
+It has systemd as init but no nginx and no python3, like a fresh minimal server. The
+.deb's dependencies are downloaded into its apt cache (not installed), so that
+`apt install ./flaskapp_*.deb` inside a host resolves them with no network, exactly as
+apt would on a server. The image is built once per set of inputs and kept in a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+SUITE = "bookworm"
+# What a minimal booted server has: systemd as PID 1, a system bus, ip/ss, curl.
+BASE_PACKAGES = ["systemd-sysv", "dbus", "iproute2", "curl", "ca-certificates"]
+CACHE_DIR = Path(os.environ.get("FLASKAPP_TEST_CACHE", "/var/cache/flaskapp-tests"))
+
+
+def deb_depends(deb: Path) -> str:
+    return subprocess.run(
+        ["dpkg-deb", "--field", str(deb), "Depends"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[str]:
+    downloads = " ".join(["/tmp/flaskapp.deb", *extra_downloads])
+    return [
+        "mmdebstrap",
+        "--variant=apt",
+        "--include=" + ",".join(BASE_PACKAGES),
+        # Keep apt's lists and downloaded .debs: hosts install from them offline.
+        "--skip=cleanup/apt",
+        f"--customize-hook=copy-in {deb} /tmp",
+        f'--customize-hook=mv "$1/tmp/{deb.name}" "$1/tmp/flaskapp.deb"',
+        f'--customize-hook=chroot "$1" apt-get install --download-only --yes -o APT::Install-Recommends=true {downloads}',
+        '--customize-hook=rm "$1/tmp/flaskapp.deb"',
+        # Nothing may wait for a terminal: the hosts boot with no console.
+        '--customize-hook=systemctl --root="$1" mask console-getty.service',
+        SUITE,
+        str(tarball),
+    ]
+
+
+def image_root(deb: Path, extra_downloads: list[str] = ()) -> Path:
+    """The extracted root of an image whose apt cache holds what `deb` needs.
+
+    Keyed on everything that decides its content, so a rebuilt .deb with the same
+    dependencies reuses it. Hosts mount it read-only as the lower layer of an overlay.
+    """
+    extra = sorted(extra_downloads)
+    key_source = "\n".join([SUITE, *BASE_PACKAGES, deb_depends(deb), *extra, "v2"])
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
+    root = CACHE_DIR / f"image-{key}"
+    complete = CACHE_DIR / f"image-{key}.complete"
+    if complete.exists():
+        return root
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE_DIR) as scratch:
+        tarball = Path(scratch, "image.tar")
+        subprocess.run(build_command(deb, extra, tarball), check=True, stdin=subprocess.DEVNULL)
+        staging = Path(scratch, "root")
+        staging.mkdir()
+        subprocess.run(["tar", "-C", str(staging), "-xf", str(tarball)], check=True)
+        shutil.rmtree(root, ignore_errors=True)
+        staging.rename(root)
+    complete.touch()
+    return root
