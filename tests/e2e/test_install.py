@@ -65,3 +65,9 @@ def test_secret_key_is_generated_and_private(served: Host) -> None:
     assert len(key.content.strip()) == 64
     environment = served.run("systemctl", "show", "--property=Environment", "flaskapp.service")
     assert key.content.strip() not in environment.stdout
+
+
+def test_units_pass_systemd_analyze_verify(served: Host) -> None:
+    result = served.run("systemd-analyze", "verify", "flaskapp.socket", "flaskapp.service", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "flaskapp" not in result.stderr, result.stderr

@@ -1,0 +1,114 @@
+"""The built .deb, inspected without installing it: fields, files, scripts, site, lintian.
+
+(The units are verified where they are installed: tests/e2e/test_install.py.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO
+
+VENV = "opt/venvs/flaskapp"
+
+
+def deb_field(deb: Path, name: str) -> str:
+    return subprocess.run(
+        ["dpkg-deb", "--field", str(deb), name], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def unpacked(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("unpacked")
+    subprocess.run(["dpkg-deb", "--raw-extract", str(deb), str(root)], check=True)
+    return root
+
+
+def site_packages(unpacked: Path) -> Path:
+    (path,) = (unpacked / VENV / "lib").glob("python3.*/site-packages")
+    return path
+
+
+def test_depends_on_exactly_the_python_minor_version_of_the_venv(deb: Path, unpacked: Path) -> None:
+    minor = site_packages(unpacked).parent.name.removeprefix("python")
+    major, minor_number = minor.split(".")
+    depends = deb_field(deb, "Depends")
+    assert f"python3 (>= {minor}~)" in depends
+    assert f"python3 (<< {major}.{int(minor_number) + 1})" in depends
+
+
+def test_depends_on_nginx_and_what_the_scripts_call(deb: Path) -> None:
+    depends = [alternative.strip() for alternative in deb_field(deb, "Depends").split(",")]
+    assert any(entry.startswith("nginx |") for entry in depends)
+    assert "adduser" in depends  # postinst: adduser; postrm: deluser
+    assert "procps" in depends  # the service's ExecReload: /bin/kill
+    assert "systemd" in depends
+
+
+def test_conffiles_are_the_admin_editable_files(unpacked: Path) -> None:
+    conffiles = (unpacked / "DEBIAN/conffiles").read_text().split()
+    assert sorted(conffiles) == [
+        "/etc/flaskapp/flaskapp.env",
+        "/etc/flaskapp/gunicorn.conf.py",
+        "/etc/nginx/sites-available/flaskapp",
+    ]
+
+
+def test_venv_holds_the_app_and_its_pinned_dependencies(unpacked: Path) -> None:
+    installed = {p.name.removesuffix(".dist-info").lower().replace("-", "==")
+                 for p in site_packages(unpacked).glob("*.dist-info")}
+    pinned = {line.strip().lower() for line in (REPO / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    assert pinned <= installed
+    assert {name.split("==")[0] for name in installed - pinned} == {"flaskapp"}
+
+
+def test_venv_ships_no_build_tools_and_no_bytecode(unpacked: Path) -> None:
+    venv = unpacked / VENV
+    for tool in ("pip", "setuptools", "wheel"):
+        assert not list(site_packages(unpacked).glob(f"{tool}*")), tool
+        assert not (venv / "bin" / tool).exists()
+    assert not list(venv.rglob("*.pyc"))
+
+
+def test_venv_interpreter_is_the_system_python3(unpacked: Path) -> None:
+    assert (unpacked / VENV / "bin/python3").readlink() == Path("/usr/bin/python3")
+
+
+def test_scripts_use_the_venv_interpreter(unpacked: Path) -> None:
+    first_line = (unpacked / VENV / "bin/gunicorn").read_text().splitlines()[0]
+    assert first_line == f"#!/{VENV}/bin/python"
+
+
+def test_maintainer_scripts_are_valid_posix_shell(unpacked: Path) -> None:
+    for script in ("postinst", "prerm", "postrm"):
+        path = unpacked / "DEBIAN" / script
+        assert path.read_text().startswith("#!/bin/sh\nset -e\n"), script
+        subprocess.run(["sh", "-n", str(path)], check=True)
+
+
+def test_nginx_site_passes_nginx_t(unpacked: Path, tmp_path: Path) -> None:
+    # A prefix and main config of its own: the site is checked without touching /etc/nginx.
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\n"
+        "events {}\n"
+        f"http {{ include {unpacked}/etc/nginx/sites-available/flaskapp; }}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_lintian_finds_no_errors_or_warnings(deb: Path) -> None:
+    result = subprocess.run(
+        ["lintian", "--fail-on", "error,warning", str(deb)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

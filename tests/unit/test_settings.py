@@ -1,0 +1,63 @@
+"""Settings that must agree across files: gunicorn, the units, nginx and the versions."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import runpy
+import subprocess
+
+import pytest
+
+from ..conftest import REPO
+
+GUNICORN_CONF = REPO / "packaging/config/gunicorn.conf.py"
+SERVICE = REPO / "packaging/systemd/flaskapp.service"
+NGINX_SITE = REPO / "packaging/nginx/flaskapp"
+
+
+def gunicorn_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict:
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(GUNICORN_CONF))
+
+
+def unit_seconds(setting: str) -> int:
+    match = re.search(rf"(?m)^{setting}=(\d+)$", SERVICE.read_text())
+    assert match, f"{setting} missing from {SERVICE.name}"
+    return int(match.group(1))
+
+
+def test_workers_default_to_two_per_cpu_plus_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert gunicorn_settings(monkeypatch)["workers"] == 2 * cpus + 1
+
+
+def test_web_concurrency_overrides_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gunicorn_settings(monkeypatch, WEB_CONCURRENCY="7")["workers"] == 7
+
+
+def test_gunicorn_never_binds_its_own_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bind would replace the socket systemd passes in (and could expose TCP).
+    assert "bind" not in gunicorn_settings(monkeypatch)
+
+
+def test_gunicorn_keepalive_outlasts_nginx_upstream_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
+    nginx_timeout = int(re.search(r"keepalive_timeout (\d+)s;", NGINX_SITE.read_text()).group(1))
+    assert gunicorn_settings(monkeypatch)["keepalive"] > nginx_timeout
+
+
+def test_stop_timeout_outlasts_graceful_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert unit_seconds("TimeoutStopSec") > gunicorn_settings(monkeypatch)["graceful_timeout"]
+
+
+def test_python_version_matches_debian_version() -> None:
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    debian = subprocess.run(
+        ["dpkg-parsechangelog", "-S", "Version"], cwd=REPO, check=True,
+        capture_output=True, text=True,
+    ).stdout.strip()
+    assert setup["metadata"]["version"] == debian
