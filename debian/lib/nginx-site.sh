@@ -4,8 +4,13 @@
 # configuration that fails `nginx -t`.
 
 FLASKAPP_NGINX=/etc/nginx
-# Marks what the package itself changed, so that only that is undone later.
+# What the package itself changed, so that only that is undone later (purge removes these).
 FLASKAPP_MARKS=/var/lib/flaskapp/nginx
+# Present once the package has enabled the site: from then on, whether it stays enabled
+# is the admin's decision. The package's own remove takes it away with the link.
+FLASKAPP_SITE_MARK=$FLASKAPP_MARKS/site-enabled-by-package
+# Present when the package disabled Debian's default site; purge enables it again.
+FLASKAPP_DEFAULT_MARK=$FLASKAPP_MARKS/default-disabled-by-package
 
 flaskapp_nginx_check() {
     # Prints nginx's complaint and fails when the configuration is invalid.
@@ -25,32 +30,27 @@ flaskapp_nginx_reload() {
 }
 
 flaskapp_site_enable() {
-    # Enables the site on first install (no previous version in $1) or after the
-    # package's own remove; an admin who removed the link keeps it removed. Disables
-    # Debian's default site with it, as the tutorial does, and remembers that for purge.
-    previous_version="$1"
+    # Enables the site unless the package did so before (an admin who removed the link
+    # keeps it removed), and disables Debian's default site with it, as the tutorial does.
+    [ ! -e "$FLASKAPP_SITE_MARK" ] || return 0
     mkdir -p "$FLASKAPP_MARKS"
-    if [ -n "$previous_version" ] && [ ! -e "$FLASKAPP_MARKS/site-disabled-by-remove" ]; then
-        return 0
-    fi
-    rm -f "$FLASKAPP_MARKS/site-disabled-by-remove"
     if [ ! -e "$FLASKAPP_NGINX/sites-enabled/flaskapp" ] && [ ! -L "$FLASKAPP_NGINX/sites-enabled/flaskapp" ]; then
         ln -s ../sites-available/flaskapp "$FLASKAPP_NGINX/sites-enabled/flaskapp"
         echo "flaskapp: enabled nginx site $FLASKAPP_NGINX/sites-enabled/flaskapp"
     fi
+    touch "$FLASKAPP_SITE_MARK"
     if [ -L "$FLASKAPP_NGINX/sites-enabled/default" ]; then
         rm "$FLASKAPP_NGINX/sites-enabled/default"
-        touch "$FLASKAPP_MARKS/default-disabled-by-install"
-        echo "flaskapp: disabled nginx's default site (it comes back when flaskapp is purged)"
+        touch "$FLASKAPP_DEFAULT_MARK"
+        echo "flaskapp: disabled nginx's default site (purging flaskapp enables it again)"
     fi
 }
 
 flaskapp_site_disable() {
-    # Takes the site out of nginx when the package is removed; remembers it for a reinstall.
+    # Takes the site out of nginx; a later configure enables it again.
     if [ -L "$FLASKAPP_NGINX/sites-enabled/flaskapp" ]; then
         rm "$FLASKAPP_NGINX/sites-enabled/flaskapp"
-        mkdir -p "$FLASKAPP_MARKS"
-        touch "$FLASKAPP_MARKS/site-disabled-by-remove"
+        rm -f "$FLASKAPP_SITE_MARK"
         echo "flaskapp: disabled nginx site $FLASKAPP_NGINX/sites-enabled/flaskapp"
     fi
 }
@@ -58,14 +58,13 @@ flaskapp_site_disable() {
 flaskapp_site_configure() {
     # postinst configure: enable the site if due, then reload nginx, but only onto a
     # configuration that passes `nginx -t`; otherwise nginx keeps serving the old one.
-    previous_version="$1"
     if ! flaskapp_nginx_check; then
         echo "flaskapp: nginx's configuration is invalid (see above); flaskapp changed nothing" >&2
         echo "flaskapp: and nginx keeps serving its previous configuration. Fix it, then run" >&2
         echo "flaskapp: 'dpkg --configure -a'." >&2
         return 1
     fi
-    flaskapp_site_enable "$previous_version"
+    flaskapp_site_enable
     if ! flaskapp_nginx_check; then
         flaskapp_site_disable
         echo "flaskapp: nginx rejects the flaskapp site (see above), so it was disabled again;" >&2

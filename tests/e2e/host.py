@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,15 @@ HOST_ENV = {
 
 class HostError(RuntimeError):
     pass
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    """Waits until condition() holds: for what a service does after a command returns."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise HostError(f"{what}: still not true after {timeout}s")
+        time.sleep(0.2)
 
 
 @dataclass
@@ -239,18 +249,19 @@ class Host:
         return requests.get(f"http://{self.address}{path}", **kwargs)
 
     def wait_until_serving(self, timeout: float = 30) -> requests.Response:
+        """Waits until port 80 answers with the app (nginx reloads after systemctl returns)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
             try:
                 response = self.get("/", timeout=2)
-                if response.status_code == 200:
+                if response.status_code == 200 and response.text == "Hello World!":
                     return response
-                last = f"HTTP {response.status_code}"
+                last = f"HTTP {response.status_code}: {response.text[:80]!r}"
             except requests.RequestException as error:
                 last = repr(error)
             time.sleep(0.2)
-        raise HostError(f"not serving after {timeout}s: {last}")
+        raise HostError(f"not serving the app after {timeout}s: {last}")
 
     def diagnostics(self) -> str:
         """What an operator would look at first: unit states and the journal."""

@@ -1,0 +1,120 @@
+"""The package's life on a server: restart, reload, upgrade, remove, reinstall, purge, reboot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .host import Host, eventually
+
+SITE_LINK = "/etc/nginx/sites-enabled/flaskapp"
+
+
+def nginx_is_healthy(host: Host) -> bool:
+    return host.run("nginx", "-t", check=False).returncode == 0 and host.service("nginx").is_active
+
+
+def worker_count(host: Host) -> int:
+    master = host.service("flaskapp.service").main_pid
+    return len(host.file(f"/proc/{master}/task/{master}/children").content.split())
+
+
+def test_restart_keeps_serving(installed: Host) -> None:
+    before = installed.service("flaskapp.service").main_pid
+    installed.run("systemctl", "restart", "flaskapp")
+    assert installed.get("/").text == "Hello World!"
+    assert installed.service("flaskapp.service").main_pid != before
+
+
+def test_reload_rereads_the_config_and_keeps_serving(installed: Host) -> None:
+    master = installed.service("flaskapp.service").main_pid
+    conf = installed.file("/etc/flaskapp/gunicorn.conf.py")
+    conf.write(conf.content + "\nworkers = 2\n")
+    installed.run("systemctl", "reload", "flaskapp")
+    # gunicorn replaces the workers after systemctl has returned.
+    eventually(lambda: worker_count(installed) == 2, what="two workers after reload")
+    assert installed.get("/").text == "Hello World!"
+    assert installed.service("flaskapp.service").main_pid == master
+
+
+def test_upgrade_serves_the_new_version_and_keeps_admin_edits(
+    installed: Host, newer_deb: Path
+) -> None:
+    env = installed.file("/etc/flaskapp/flaskapp.env")
+    env.write(env.content + "WEB_CONCURRENCY=2\n")
+    secret = installed.file("/etc/flaskapp/secret_key").content
+    installed.run("systemctl", "restart", "flaskapp")
+
+    installed.apt_install(newer_deb)
+
+    installed.wait_until_serving()
+    new_version = newer_deb.name.split("_")[1]
+    assert installed.get("/healthz").json()["version"] == new_version
+    assert "WEB_CONCURRENCY=2" in env.content
+    assert worker_count(installed) == 2
+    assert installed.file("/etc/flaskapp/secret_key").content == secret
+
+
+def test_upgrade_leaves_a_site_the_admin_disabled_disabled(installed: Host, newer_deb: Path) -> None:
+    installed.run("rm", SITE_LINK)
+    installed.run("systemctl", "reload", "nginx")
+    installed.apt_install(newer_deb)
+    assert not installed.file(SITE_LINK).exists
+    assert nginx_is_healthy(installed)
+
+
+def test_remove_disables_the_site_keeps_config_and_nginx_healthy(installed: Host, deb: Path) -> None:
+    installed.run("apt-get", "remove", "--yes", "flaskapp")
+    assert not installed.file(SITE_LINK).exists
+    assert nginx_is_healthy(installed)
+    assert installed.file("/etc/flaskapp/gunicorn.conf.py").exists
+    assert installed.file("/etc/nginx/sites-available/flaskapp").exists
+    # Nothing of the venv is left, not even the bytecode that postinst compiled.
+    assert not installed.file("/opt/venvs/flaskapp").exists
+    assert not installed.service("flaskapp.socket").is_active
+
+    installed.apt_install(deb)
+    assert installed.wait_until_serving().text == "Hello World!"
+    assert installed.file(SITE_LINK).is_symlink
+
+
+def test_purge_leaves_nothing_behind_and_gives_back_the_default_site(installed: Host) -> None:
+    installed.run("apt-get", "purge", "--yes", "flaskapp")
+    for path in ("/opt/venvs/flaskapp", "/etc/flaskapp", "/var/lib/flaskapp", "/run/flaskapp",
+                 SITE_LINK, "/etc/nginx/sites-available/flaskapp"):
+        assert not installed.file(path).exists, path
+    assert installed.run("getent", "passwd", "flaskapp", check=False).returncode == 2
+    assert installed.run("getent", "group", "flaskapp", check=False).returncode == 2
+    leftovers = installed.run(
+        "find", "/etc", "/opt", "/run", "/var", "/usr", "/lib", "-xdev", "-name", "*flaskapp*",
+        check=False,
+    ).stdout
+    assert leftovers == ""
+    assert installed.file("/etc/nginx/sites-enabled/default").is_symlink
+    assert nginx_is_healthy(installed)
+    eventually(lambda: "Welcome to nginx" in installed.get("/").text, what="default site served")
+
+
+def test_reboot_serves_with_no_manual_step(installed: Host) -> None:
+    installed.reboot()
+    assert installed.wait_until_serving().text == "Hello World!"
+    assert installed.service("flaskapp.service").is_active
+
+
+def test_install_onto_an_nginx_broken_elsewhere_changes_nothing_and_can_be_finished(
+    host: Host, deb: Path
+) -> None:
+    # A server whose nginx serves, but whose configuration was since broken by another site.
+    host.run("apt-get", "install", "--yes", "nginx")
+    host.file("/etc/nginx/sites-enabled/broken").write("server { listen 80; oops }\n")
+
+    result = host.apt_install(deb, check=False)
+
+    assert result.returncode != 0
+    assert "nginx's configuration is invalid" in result.stdout + result.stderr
+    assert not host.file(SITE_LINK).exists
+    assert host.service("nginx").is_active
+    assert "Welcome to nginx" in host.get("/").text  # the configuration it served before
+
+    host.run("rm", "/etc/nginx/sites-enabled/broken")
+    host.run("dpkg", "--configure", "-a")
+    assert host.wait_until_serving().text == "Hello World!"
