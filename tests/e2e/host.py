@@ -218,6 +218,8 @@ class Host:
         return result
 
     def copy_in(self, local: Path, remote_dir: str = "/root") -> str:
+        """Copies a file into the host's root file system (not into its /tmp or /run, which
+        are mounts inside the host) and returns its path there."""
         target = self.root / remote_dir.lstrip("/") / local.name
         shutil.copy(local, target)
         return f"{remote_dir.rstrip('/')}/{local.name}"
