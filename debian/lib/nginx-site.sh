@@ -11,6 +11,8 @@ FLASKAPP_MARKS=/var/lib/flaskapp/nginx
 FLASKAPP_SITE_MARK=$FLASKAPP_MARKS/site-enabled-by-package
 # Present when the package disabled Debian's default site; purge enables it again.
 FLASKAPP_DEFAULT_MARK=$FLASKAPP_MARKS/default-disabled-by-package
+# What nginx was last reloaded with, as far as flaskapp is concerned (see below).
+FLASKAPP_LOADED_MARK=$FLASKAPP_MARKS/loaded-site.md5
 
 flaskapp_nginx_check() {
     # Prints nginx's complaint and fails when the configuration is invalid.
@@ -20,12 +22,28 @@ flaskapp_nginx_check() {
     fi
 }
 
+flaskapp_site_fingerprint() {
+    # The enabled sites and flaskapp's site as nginx would load them.
+    { ls -1 "$FLASKAPP_NGINX/sites-enabled/"; cat "$FLASKAPP_NGINX/sites-available/flaskapp"; } \
+        2>/dev/null | md5sum
+}
+
 flaskapp_nginx_reload() {
     # Reloads nginx if it runs; a stopped nginx picks the configuration up when started.
     if systemctl is-active --quiet nginx.service 2>/dev/null; then
         deb-systemd-invoke reload nginx.service
     else
         echo "flaskapp: nginx is not running; the site is served once it is started"
+    fi
+    mkdir -p "$FLASKAPP_MARKS"
+    flaskapp_site_fingerprint > "$FLASKAPP_LOADED_MARK"
+}
+
+flaskapp_nginx_reload_if_changed() {
+    # A reload closes idle keep-alive connections, racing clients that reuse them: an
+    # upgrade that leaves the site as it was does not reload nginx at all.
+    if [ "$(flaskapp_site_fingerprint)" != "$(cat "$FLASKAPP_LOADED_MARK" 2>/dev/null)" ]; then
+        flaskapp_nginx_reload
     fi
 }
 
@@ -56,8 +74,9 @@ flaskapp_site_disable() {
 }
 
 flaskapp_site_configure() {
-    # postinst configure: enable the site if due, then reload nginx, but only onto a
-    # configuration that passes `nginx -t`; otherwise nginx keeps serving the old one.
+    # postinst configure: enable the site if due, then reload nginx if that or an upgrade
+    # changed the site, but only onto a configuration that passes `nginx -t`; otherwise
+    # nginx keeps serving the old one.
     if ! flaskapp_nginx_check; then
         echo "flaskapp: nginx's configuration is invalid (see above); flaskapp changed nothing" >&2
         echo "flaskapp: and nginx keeps serving its previous configuration. Fix it, then run" >&2
@@ -72,5 +91,5 @@ flaskapp_site_configure() {
         echo "flaskapp: $FLASKAPP_NGINX/sites-available/flaskapp, then run 'dpkg --configure -a'." >&2
         return 1
     fi
-    flaskapp_nginx_reload
+    flaskapp_nginx_reload_if_changed
 }

@@ -1,0 +1,77 @@
+"""HTTP load on a test host with wrk, bounded in time, counting every failed request."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+# Latency as wrk prints it ("1.23ms", "850.00us", "2.01s") in milliseconds.
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _milliseconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+@dataclass
+class LoadResult:
+    output: str = ""
+    requests: int = 0
+    non_2xx: int = 0
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    requests_per_second: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p99, max
+
+    @property
+    def failed(self) -> int:
+        """Requests answered with a non-2xx/3xx status, plus connections that broke."""
+        return self.non_2xx + sum(self.socket_errors.values())
+
+    @classmethod
+    def parse(cls, output: str) -> LoadResult:
+        result = cls(output=output)
+        result.requests = int(re.search(r"(\d+) requests in", output).group(1))
+        if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+            result.non_2xx = int(match.group(1))
+        if match := re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+        ):
+            result.socket_errors = dict(zip(("connect", "read", "write", "timeout"),
+                                            map(int, match.groups())))
+        result.requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+        for name, pattern in (("p50", r"\n\s+50%\s+(\S+)"), ("p99", r"\n\s+99%\s+(\S+)"),
+                              ("max", r"Latency\s+\S+\s+\S+\s+(\S+)")):
+            if match := re.search(pattern, output):
+                result.latency_ms[name] = _milliseconds(match.group(1))
+        return result
+
+    def __str__(self) -> str:
+        return (f"{self.requests} requests, {self.failed} failed "
+                f"(non-2xx {self.non_2xx}, socket errors {self.socket_errors}), "
+                f"{self.requests_per_second:.0f} req/s, latency {self.latency_ms}")
+
+
+def wrk_command(url: str, seconds: float, connections: int, threads: int = 2) -> list[str]:
+    return ["wrk", f"--threads={threads}", f"--connections={connections}",
+            f"--duration={seconds:g}s", "--timeout=10s", "--latency", url]
+
+
+@contextmanager
+def load(url: str, seconds: float = 6, connections: int = 16) -> Iterator[LoadResult]:
+    """Sends requests to url for `seconds` while the with-block runs; the result is
+    filled in when the block ends (wrk ends by itself after `seconds`)."""
+    result = LoadResult()
+    process = subprocess.Popen(wrk_command(url, seconds, connections),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield result
+    finally:
+        output, _ = process.communicate(timeout=seconds + 30)
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed: {output}")
+    parsed = LoadResult.parse(output)
+    result.__dict__.update(parsed.__dict__)
