@@ -6,9 +6,14 @@ import os
 # Setting one would make gunicorn open a listener of its own and drop the systemd one.
 wsgi_app = "flaskapp.wsgi:app"
 
-# Worker processes: WEB_CONCURRENCY in /etc/flaskapp/flaskapp.env, else 2 per CPU + 1.
+# Worker processes: GUNICORN_WORKERS in /etc/flaskapp/flaskapp.env, else 2 per CPU + 1.
 # gthread workers keep connections from nginx alive (the sync worker closes every one).
-workers = int(os.environ.get("WEB_CONCURRENCY", 0)) or 2 * len(os.sched_getaffinity(0)) + 1
+_concurrency = os.environ.get("GUNICORN_WORKERS", "")
+if _concurrency and not _concurrency.isdigit():
+    raise SystemExit(
+        f"GUNICORN_WORKERS={_concurrency!r} in /etc/flaskapp/flaskapp.env: must be a number of workers"
+    )
+workers = int(_concurrency or 0) or 2 * len(os.sched_getaffinity(0)) + 1
 worker_class = "gthread"
 threads = 2
 

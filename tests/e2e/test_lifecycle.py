@@ -40,7 +40,7 @@ def test_upgrade_serves_the_new_version_and_keeps_admin_edits(
     installed: Host, newer_deb: Path
 ) -> None:
     env = installed.file("/etc/flaskapp/flaskapp.env")
-    env.write(env.content + "WEB_CONCURRENCY=2\n")
+    env.write(env.content + "GUNICORN_WORKERS=2\n")
     secret = installed.file("/etc/flaskapp/secret_key").content
     installed.run("systemctl", "restart", "flaskapp")
 
@@ -49,7 +49,7 @@ def test_upgrade_serves_the_new_version_and_keeps_admin_edits(
     installed.wait_until_serving()
     new_version = newer_deb.name.split("_")[1]
     assert installed.get("/healthz").json()["version"] == new_version
-    assert "WEB_CONCURRENCY=2" in env.content
+    assert "GUNICORN_WORKERS=2" in env.content
     assert worker_count(installed) == 2
     assert installed.file("/etc/flaskapp/secret_key").content == secret
 

@@ -18,7 +18,7 @@ NGINX_SITE = REPO / "packaging/nginx/flaskapp"
 
 
 def gunicorn_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict:
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("GUNICORN_WORKERS", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return runpy.run_path(str(GUNICORN_CONF))
@@ -36,7 +36,12 @@ def test_workers_default_to_two_per_cpu_plus_one(monkeypatch: pytest.MonkeyPatch
 
 
 def test_web_concurrency_overrides_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert gunicorn_settings(monkeypatch, WEB_CONCURRENCY="7")["workers"] == 7
+    assert gunicorn_settings(monkeypatch, GUNICORN_WORKERS="7")["workers"] == 7
+
+
+def test_bad_web_concurrency_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit, match="GUNICORN_WORKERS='many'.*number of workers"):
+        gunicorn_settings(monkeypatch, GUNICORN_WORKERS="many")
 
 
 def test_gunicorn_never_binds_its_own_listener(monkeypatch: pytest.MonkeyPatch) -> None:

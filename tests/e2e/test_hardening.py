@@ -1,0 +1,75 @@
+"""The service's sandbox, its secrets, and admin mistakes that must not take the site down."""
+
+from __future__ import annotations
+
+import re
+
+from .host import Host, eventually
+
+SOCKET = "/run/flaskapp/gunicorn.sock"
+# systemd-analyze security: 0 is fully locked down, 10 is unprotected (nginx.service: 9.6).
+MAX_EXPOSURE = 1.5
+
+
+def test_service_exposure_is_at_most_1_5(served: Host) -> None:
+    output = served.run("systemd-analyze", "security", "--no-pager", "flaskapp.service").stdout
+    exposure = float(re.search(r"Overall exposure level for flaskapp.service: ([\d.]+)", output).group(1))
+    assert exposure <= MAX_EXPOSURE, output
+
+
+def connect_to_socket(host: Host, user: str, group: str) -> str:
+    """Connects to gunicorn's socket as `user` with that user's groups: "connected" or the error."""
+    connect = (
+        "import socket\n"
+        "try:\n"
+        f"    socket.socket(socket.AF_UNIX).connect({SOCKET!r}); print('connected')\n"
+        "except OSError as error:\n"
+        "    print(error.strerror)\n"
+    )
+    return host.run("setpriv", f"--reuid={user}", f"--regid={group}", "--init-groups",
+                    "python3", "-c", connect).stdout.strip()
+
+
+def test_socket_admits_nginx_and_nobody_else(served: Host) -> None:
+    assert connect_to_socket(served, "www-data", "www-data") == "connected"
+    assert connect_to_socket(served, "nobody", "nogroup") == "Permission denied"
+    assert connect_to_socket(served, "flaskapp", "flaskapp") == "Permission denied"
+
+
+def test_nginx_hides_its_version_and_sets_security_headers(served: Host) -> None:
+    headers = served.get("/").headers
+    assert headers["Server"] == "nginx"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_reload_with_a_broken_config_fails_clearly_and_keeps_serving(installed: Host) -> None:
+    master = installed.service("flaskapp.service").main_pid
+    conf = installed.file("/etc/flaskapp/gunicorn.conf.py")
+    conf.write(conf.content + "\nworkers = = 3\n")
+
+    reload = installed.run("systemctl", "reload", "flaskapp", check=False)
+
+    assert reload.returncode != 0
+    status = installed.run("systemctl", "status", "--no-pager", "--full", "flaskapp", check=False).stdout
+    journal = installed.run("journalctl", "--no-pager", "-u", "flaskapp").stdout
+    assert "SyntaxError" in status + journal
+    assert installed.service("flaskapp.service").main_pid == master
+    assert installed.get("/").text == "Hello World!"
+
+
+def test_bad_env_setting_fails_the_start_with_a_readable_message(installed: Host) -> None:
+    env = installed.file("/etc/flaskapp/flaskapp.env")
+    env.write(env.content + "GUNICORN_WORKERS=many\n")
+    installed.run("systemctl", "restart", "flaskapp", check=False)
+    eventually(lambda: installed.service("flaskapp.service").is_active is False, what="service stopped")
+    journal = installed.run("journalctl", "--no-pager", "-u", "flaskapp").stdout
+    assert "GUNICORN_WORKERS='many' in /etc/flaskapp/flaskapp.env: must be a number of workers" in journal
+    assert "Traceback" not in journal
+
+    env.write(env.content.replace("GUNICORN_WORKERS=many\n", ""))
+    installed.run("systemctl", "reset-failed", "flaskapp")
+    installed.run("systemctl", "restart", "flaskapp")
+    assert installed.wait_until_serving().text == "Hello World!"
