@@ -24,10 +24,19 @@ def workers(host: Host) -> set[str]:
     return set(host.file(f"/proc/{master}/task/{master}/children").content.split())
 
 
+def settled_workers(host: Host) -> set[str]:
+    """The workers, once gunicorn has started all of them (unchanged for a second)."""
+    previous, current = set(), workers(host)
+    while current != previous:
+        time.sleep(1)
+        previous, current = current, workers(host)
+    return current
+
+
 @pytest.fixture
 def under_load(served: Host) -> Iterator[LoadResult]:
     """Valid requests during the test; afterwards, none failed and every worker survived."""
-    before = workers(served)
+    before = settled_workers(served)
     with load(f"http://{served.address}/", LOAD_SECONDS, connections=8) as result:
         yield result
     assert result.requests > 500, result
@@ -86,7 +95,7 @@ def test_burst_of_connections_is_served(served: Host, under_load: LoadResult) ->
 def test_slow_headers_are_cut_off(served: Host) -> None:
     # Slowloris: many connections that never finish their headers. Runs beside a load of
     # its own, as long as nginx's header timeout, so it is not bounded by LOAD_SECONDS.
-    before = workers(served)
+    before = settled_workers(served)
     slow = [socket.create_connection((served.address, 80), timeout=2)
             for _ in range(SLOWLORIS_CONNECTIONS)]
     with load(f"http://{served.address}/", HEADER_TIMEOUT_SECONDS + 1, connections=8) as result:
