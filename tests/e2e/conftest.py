@@ -60,9 +60,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 report.sections.append((f"host {value.name}: status and journal", value.diagnostics()))
 
 
+# Installed on demand in the hosts that test them (from the image's apt cache, offline).
+FIREWALLS = ["iptables", "iptables-persistent", "nftables", "ufw"]
+
+
 @pytest.fixture(scope="session")
 def image(deb: Path) -> Path:
-    return image_root(deb)
+    return image_root(deb, FIREWALLS)
 
 
 @pytest.fixture(scope="session")

@@ -145,6 +145,9 @@ class Host:
                     # There is no systemd on this machine to register with or to run under.
                     "--register=no", "--keep-unit",
                     f"--network-namespace-path={self.link.netns_path}",
+                    # Its services manage its own network namespace's firewall, as on a
+                    # server (nspawn grants this only with networking of its own making).
+                    "--capability=CAP_NET_ADMIN",
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
@@ -186,8 +189,12 @@ class Host:
         self.pid = None
 
     def reboot(self) -> None:
-        """Power off and boot the same root again, as after a reboot of a server."""
+        """Power off and boot the same root again, as after a reboot of a server.
+
+        The network namespace outlives the host, so what a reboot clears is cleared by
+        hand: the kernel's firewall rules (iptables here is the nft variant)."""
         self.poweroff()
+        subprocess.run(["ip", "netns", "exec", self.link.name, "nft", "flush", "ruleset"], check=True)
         self.boot()
 
     def destroy(self) -> None:

@@ -27,8 +27,13 @@ def deb_depends(deb: Path) -> str:
     ).stdout.strip()
 
 
+def download_hook(packages: str) -> str:
+    # Recommends too: apt installs them in the host, as on any server.
+    return (f'--customize-hook=chroot "$1" apt-get install --download-only --yes '
+            f'-o APT::Install-Recommends=true {packages}')
+
+
 def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[str]:
-    downloads = " ".join(["/tmp/flaskapp.deb", *extra_downloads])
     return [
         "mmdebstrap",
         "--variant=apt",
@@ -37,7 +42,9 @@ def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[
         "--skip=cleanup/apt",
         f"--customize-hook=copy-in {deb} /tmp",
         f'--customize-hook=mv "$1/tmp/{deb.name}" "$1/tmp/flaskapp.deb"',
-        f'--customize-hook=chroot "$1" apt-get install --download-only --yes -o APT::Install-Recommends=true {downloads}',
+        download_hook("/tmp/flaskapp.deb"),
+        # One at a time: some of them exclude each other (ufw and iptables-persistent).
+        *(download_hook(package) for package in extra_downloads),
         '--customize-hook=rm "$1/tmp/flaskapp.deb"',
         # Nothing may wait for a terminal: the hosts boot with no console.
         '--customize-hook=systemctl --root="$1" mask console-getty.service',

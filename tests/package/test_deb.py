@@ -55,6 +55,7 @@ def test_conffiles_are_the_admin_editable_files(unpacked: Path) -> None:
         "/etc/flaskapp/flaskapp.env",
         "/etc/flaskapp/gunicorn.conf.py",
         "/etc/nginx/sites-available/flaskapp",
+        "/etc/ufw/applications.d/flaskapp",
     ]
 
 
