@@ -17,19 +17,18 @@ from flask import Flask
 ENV_PREFIX = "FLASKAPP"
 
 
-def read_credential(name: str) -> str | None:
-    """A secret that systemd passed with LoadCredential= (kept out of the environment and logs)."""
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if directory is None:
-        return None
-    path = Path(directory, name)
-    return path.read_text().strip() if path.exists() else None
+def read_secret_key() -> str | None:
+    """Flask's SECRET_KEY, read from the file FLASKAPP_SECRET_KEY_FILE names (the service's
+    unit points it at /etc/flaskapp/secret_key), so the key itself is never in the
+    environment or the logs."""
+    path = os.environ.get("FLASKAPP_SECRET_KEY_FILE")
+    return Path(path).read_text().strip() if path else None
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then FLASKAPP_* from the environment, then test_config."""
     app = Flask(__name__)
-    app.config.from_mapping(SECRET_KEY=read_credential("secret_key"))
+    app.config.from_mapping(SECRET_KEY=read_secret_key())
     # FLASKAPP_FOO=bar becomes app.config["FOO"] (values parsed as JSON where they are JSON).
     app.config.from_prefixed_env(ENV_PREFIX)
     if test_config is not None:

@@ -48,7 +48,9 @@ def test_nginx_hides_its_version_and_sets_security_headers(served: Host) -> None
 def test_reload_with_a_broken_config_fails_clearly_and_keeps_serving(installed: Host) -> None:
     master = installed.service("flaskapp.service").main_pid
     conf = installed.file("/etc/flaskapp/gunicorn.conf.py")
-    conf.write(conf.content + "\nworkers = = 3\n")
+    good = conf.content
+    installed.run("systemctl", "reload", "flaskapp")  # the check passes on a good config
+    conf.write(good + "\nworkers = = 3\n")
 
     reload = installed.run("systemctl", "reload", "flaskapp", check=False)
 
@@ -58,6 +60,9 @@ def test_reload_with_a_broken_config_fails_clearly_and_keeps_serving(installed: 
     assert "SyntaxError" in status + journal
     assert installed.service("flaskapp.service").main_pid == master
     assert installed.get("/").text == "Hello World!"
+
+    conf.write(good)
+    installed.run("systemctl", "reload", "flaskapp")
 
 
 def test_bad_env_setting_fails_the_start_with_a_readable_message(installed: Host) -> None:

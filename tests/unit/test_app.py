@@ -45,14 +45,12 @@ def test_config_comes_from_flaskapp_environment(monkeypatch: pytest.MonkeyPatch)
     assert app.config["MAX_CONTENT_LENGTH"] == 1024
 
 
-def test_secret_key_comes_from_systemd_credential(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_secret_key_comes_from_the_key_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "secret_key").write_text("s3cret\n")
-    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    monkeypatch.setenv("FLASKAPP_SECRET_KEY_FILE", str(tmp_path / "secret_key"))
     assert create_app().secret_key == "s3cret"
 
 
-def test_no_secret_key_without_credential(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+def test_no_secret_key_without_key_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLASKAPP_SECRET_KEY_FILE", raising=False)
     assert create_app().secret_key is None
