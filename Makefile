@@ -14,9 +14,9 @@ PYTEST := $(VENV)/bin/pytest
 # Recursive (=) so that dpkg-dev is only needed once `make deb` has installed it.
 DEB = dist/flaskapp_$(shell dpkg-parsechangelog -S Version)_$(shell dpkg --print-architecture).deb
 # What the tests need from Debian, beside the build dependencies.
-TEST_DEPENDS := iproute2 lintian mmdebstrap nftables nginx-core python3-venv systemd-container wrk
+TEST_DEPENDS := aptly gnupg iproute2 lintian mmdebstrap nftables nginx-core python3-venv systemd-container wrk
 
-.PHONY: deb build-deps test test-fast test-deps clean
+.PHONY: deb build-deps test test-fast test-deps repo clean
 
 deb: build-deps
 	rm -rf build && mkdir -p $(BUILD) dist
@@ -41,6 +41,10 @@ test: deb test-deps
 # Unit and package tests only (no booted hosts).
 test-fast: deb test-deps
 	$(PYTEST) -v --deb=$(DEB) -m "not e2e" tests
+
+repo:
+	dpkg -s aptly gnupg >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q aptly gnupg; }
+	packaging/apt/publish-repo dist
 
 clean:
 	rm -rf build dist $(VENV) src/flaskapp.egg-info

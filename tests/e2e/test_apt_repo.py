@@ -1,0 +1,174 @@
+"""The private apt repository: `make repo` publishes, a host adds it with the README's
+commands and installs, upgrades and rolls back with apt; a forged repository is refused.
+
+The repository is served over HTTP from this machine's end of the host's veth."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO
+from .host import Host
+from .load import load
+
+PUBLISH = REPO / "packaging/apt/publish-repo"
+PORT = 8080
+
+
+def publish(dist: Path, *debs: Path, gnupghome: Path, url: str = "", key: str = "") -> subprocess.CompletedProcess:
+    for deb in debs:
+        shutil.copy(deb, dist)
+    env = {**os.environ, "HOME": str(gnupghome.parent), "FLASKAPP_REPO_URL": url}
+    if key:
+        env.update(GNUPGHOME=str(gnupghome), FLASKAPP_REPO_KEY=key)
+    return subprocess.run([str(PUBLISH), str(dist)], env=env, capture_output=True, text=True)
+
+
+class RepoServer:
+    """A static HTTP server for dist/repo on this machine's address on the host's link."""
+
+    def __init__(self, root: Path, address: str) -> None:
+        handler = functools.partial(QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer((address, PORT), handler)
+        self.url = f"http://{address}:{PORT}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def dist() -> Iterator[Path]:
+    """dist/ for make repo, beside a home for its key: in a short path, since gpg-agent's
+    socket lives there and a unix socket's path has at most 107 bytes."""
+    top = Path(tempfile.mkdtemp(prefix="fa-repo-", dir="/tmp"))
+    (top / "dist").mkdir()
+    (top / "home").mkdir()
+    yield top / "dist"
+    for gnupghome in top.glob("**/gnupg"):
+        subprocess.run(["gpgconf", "--kill", "all"], env={**os.environ, "GNUPGHOME": str(gnupghome)})
+    shutil.rmtree(top)
+
+
+@pytest.fixture
+def server(host: Host, dist: Path) -> Iterator[RepoServer]:
+    (dist / "repo").mkdir()
+    serving = RepoServer(dist / "repo", host.link.local_address)
+    yield serving
+    serving.stop()
+
+
+def add_repository(host: Host, url: str) -> None:
+    """The README's commands on a host: the key, the source, then apt."""
+    host.run("curl", "-fsSL", "-o", "/usr/share/keyrings/flaskapp-archive-keyring.gpg",
+             f"{url}flaskapp-archive-keyring.gpg")
+    host.run("curl", "-fsSL", "-o", "/etc/apt/sources.list.d/flaskapp.sources", f"{url}flaskapp.sources")
+
+
+def apt_update(host: Host) -> subprocess.CompletedProcess:
+    """`apt-get update`. The host has no route to Debian's mirrors: those fail with a
+    warning and apt keeps the lists the image came with (where nginx and python3 are)."""
+    return host.run("apt-get", "update", check=False)
+
+
+def update_errors(host: Host) -> list[str]:
+    return [line for line in apt_update(host).stderr.splitlines() if line.startswith("E:")]
+
+
+def test_install_upgrade_and_roll_back_from_the_repository(
+    host: Host, deb: Path, newer_deb: Path, dist: Path, server: RepoServer
+) -> None:
+    home = dist.parent / "home"
+    published = publish(dist, deb, gnupghome=home / "gnupg", url=server.url)
+    assert published.returncode == 0, published.stderr
+    add_repository(host, server.url)
+    assert update_errors(host) == []
+    host.run("apt-get", "install", "--yes", "flaskapp")
+    assert host.wait_until_serving().text == "Hello World!"
+
+    # A newer version, published with the same key (made on first use, then reused).
+    published = publish(dist, newer_deb, gnupghome=home / "gnupg", url=server.url)
+    assert published.returncode == 0, published.stderr
+    assert "generated a signing key" not in published.stdout
+    assert update_errors(host) == []
+    with load(f"http://{host.address}/", seconds=14) as result:
+        time.sleep(1)
+        host.run("apt-get", "upgrade", "--yes")
+    assert result.failed == 0, result
+    new_version = newer_deb.name.split("_")[1]
+    assert host.get("/healthz").json()["version"] == new_version
+
+    old_version = deb.name.split("_")[1]
+    host.run("apt-get", "install", "--yes", "--allow-downgrades", f"flaskapp={old_version}")
+    host.wait_until_serving()
+    assert host.get("/healthz").json()["version"] == old_version
+
+
+def test_tampered_release_is_refused(host: Host, deb: Path, dist: Path, server: RepoServer) -> None:
+    assert publish(dist, deb, gnupghome=dist.parent / "home/gnupg", url=server.url).returncode == 0
+    add_repository(host, server.url)
+    in_release = dist / "repo/dists/bookworm/InRelease"
+    signed = in_release.read_text()
+    forged = signed.replace("\nDate: ", "\nDate: Mon, 01 Jan 2024 00:00:00 UTC\nX-Forged: ", 1)
+    assert forged != signed
+    in_release.write_text(forged)
+    (dist / "repo/dists/bookworm/Release.gpg").unlink()
+
+    errors = update_errors(host)
+
+    assert any("is not signed" in error for error in errors), errors
+    assert host.run("apt-get", "install", "--yes", "flaskapp", check=False).returncode != 0
+    assert not host.file("/opt/venvs/flaskapp").exists
+
+
+def test_repository_signed_by_another_key_is_refused(
+    host: Host, deb: Path, dist: Path, server: RepoServer
+) -> None:
+    assert publish(dist, deb, gnupghome=dist.parent / "home/gnupg", url=server.url).returncode == 0
+    add_repository(host, server.url)
+    # The same repository, re-signed by a stranger's key.
+    stranger = dist.parent / "stranger/gnupg"
+    stranger.mkdir(mode=0o700, parents=True)
+    gpg = ["gpg", "--batch", "--quiet", "--homedir", str(stranger)]
+    subprocess.run([*gpg, "--passphrase", "", "--quick-generate-key", "stranger", "ed25519", "sign", "never"],
+                   check=True)
+    release = dist / "repo/dists/bookworm/Release"
+    for name in ("InRelease", "Release.gpg"):
+        (release.parent / name).unlink()
+    subprocess.run([*gpg, "--clearsign", "-o", str(release.parent / "InRelease"), str(release)], check=True)
+    subprocess.run(["gpgconf", "--kill", "all"], env={**os.environ, "GNUPGHOME": str(stranger)})
+
+    update = apt_update(host)
+
+    assert "NO_PUBKEY" in update.stderr, update.stderr
+    assert "is not signed" in update.stderr, update.stderr
+    assert host.run("apt-get", "install", "--yes", "flaskapp", check=False).returncode != 0
+    assert not host.file("/opt/venvs/flaskapp").exists
+
+
+def test_make_repo_errors_are_clear(dist: Path, deb: Path) -> None:
+    result = subprocess.run([str(PUBLISH), str(dist)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "no flaskapp_*.deb" in result.stderr and "make deb" in result.stderr
+
+    result = publish(dist, deb, gnupghome=dist.parent / "home/gnupg", key="0xDEADBEEF")
+    assert result.returncode != 0
+    assert "FLASKAPP_REPO_KEY=0xDEADBEEF: no secret key" in result.stderr
