@@ -16,7 +16,7 @@ DEB = dist/flaskapp_$(shell dpkg-parsechangelog -S Version)_$(shell dpkg --print
 # What the tests need from Debian, beside the build dependencies.
 TEST_DEPENDS := aptly gnupg iproute2 lintian mmdebstrap nftables nginx-core python3-venv systemd-container wrk
 
-.PHONY: deb build-deps test test-fast test-deps repo clean
+.PHONY: deb build-deps test test-fast test-deps repo bench clean
 
 deb: build-deps
 	rm -rf build && mkdir -p $(BUILD) dist
@@ -35,12 +35,20 @@ test-deps:
 	test -x $(PYTEST) || /usr/bin/python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
 
+LINTED := src tests benchmarks packaging/config
+
 test: deb test-deps
+	$(VENV)/bin/ruff check $(LINTED)
 	$(PYTEST) -v --deb=$(DEB) tests
 
 # Unit and package tests only (no booted hosts).
 test-fast: deb test-deps
+	$(VENV)/bin/ruff check $(LINTED)
 	$(PYTEST) -v --deb=$(DEB) -m "not e2e" tests
+
+# Boots a host, measures, writes docs/benchmarks.md (about 6 minutes; not part of make test).
+bench: deb test-deps
+	$(VENV)/bin/python -m benchmarks.run --deb=$(DEB)
 
 repo:
 	dpkg -s aptly gnupg >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q aptly gnupg; }

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import email.utils
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from ..conftest import REPO
+from .builds import build_newer_deb
 from .host import Host
 from .image import image_root
-
-NEWER_VERSION_SUFFIX = "+e2e1"
 
 
 def e2e_unavailable() -> str | None:
@@ -61,7 +57,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 # Installed on demand in the hosts that test them (from the image's apt cache, offline).
-FIREWALLS = ["iptables", "iptables-persistent", "nftables", "ufw"]
+FIREWALLS = ["firewalld", "iptables", "iptables-persistent", "nftables", "ufw"]
 
 
 @pytest.fixture(scope="session")
@@ -72,24 +68,7 @@ def image(deb: Path) -> Path:
 @pytest.fixture(scope="session")
 def newer_deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same package with a higher version, built from a copy of this tree: the upgrade."""
-    source = tmp_path_factory.mktemp("newer") / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
-    old = subprocess.run(
-        ["dpkg-parsechangelog", "-S", "Version"], cwd=source, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    new = old + NEWER_VERSION_SUFFIX
-    setup_cfg = source / "setup.cfg"
-    setup_cfg.write_text(re.sub(r"(?m)^version = .*$", f"version = {new}", setup_cfg.read_text()))
-    changelog = source / "debian/changelog"
-    date = email.utils.format_datetime(datetime.now(timezone.utc))
-    entry = (
-        f"flaskapp ({new}) bookworm; urgency=medium\n\n  * Upgrade under test.\n\n"
-        f" -- flaskapp tests <tests@flaskapp.example.org>  {date}\n\n"
-    )
-    changelog.write_text(entry + changelog.read_text())
-    subprocess.run(["make", "-C", str(source), "deb"], check=True, stdout=subprocess.DEVNULL)
-    (built,) = (source / "dist").glob(f"flaskapp_{new}_*.deb")
-    return built
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("newer"))
 
 
 @contextmanager

@@ -46,6 +46,9 @@ def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[
         # One at a time: some of them exclude each other (ufw and iptables-persistent).
         *(download_hook(package) for package in extra_downloads),
         '--customize-hook=rm "$1/tmp/flaskapp.deb"',
+        # What debian-installer writes on every server, and mmdebstrap does not.
+        "--customize-hook=printf '127.0.0.1\\tlocalhost\\n::1\\tlocalhost ip6-localhost ip6-loopback\\n'"
+        ' > "$1/etc/hosts"',
         # Nothing may wait for a terminal: the hosts boot with no console.
         '--customize-hook=systemctl --root="$1" mask console-getty.service',
         SUITE,
@@ -60,7 +63,7 @@ def image_root(deb: Path, extra_downloads: list[str] = ()) -> Path:
     dependencies reuses it. Hosts mount it read-only as the lower layer of an overlay.
     """
     extra = sorted(extra_downloads)
-    key_source = "\n".join([SUITE, *BASE_PACKAGES, deb_depends(deb), *extra, "v2"])
+    key_source = "\n".join([SUITE, *BASE_PACKAGES, deb_depends(deb), *extra, "v3"])
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     root = CACHE_DIR / f"image-{key}"
     complete = CACHE_DIR / f"image-{key}.complete"

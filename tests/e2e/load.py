@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -41,7 +42,7 @@ class LoadResult:
             r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
         ):
             result.socket_errors = dict(zip(("connect", "read", "write", "timeout"),
-                                            map(int, match.groups())))
+                                            map(int, match.groups()), strict=True))
         result.requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
         for name, pattern in (("p50", r"\n\s+50%\s+(\S+)"), ("p99", r"\n\s+99%\s+(\S+)"),
                               ("max", r"Latency\s+\S+\s+\S+\s+(\S+)")):
@@ -75,3 +76,12 @@ def load(url: str, seconds: float = 6, connections: int = 16) -> Iterator[LoadRe
         raise RuntimeError(f"wrk failed: {output}")
     parsed = LoadResult.parse(output)
     result.__dict__.update(parsed.__dict__)
+
+
+def during(url: str, event: Callable[[], object], seconds: float, lead: float = 1.0,
+           connections: int = 16) -> LoadResult:
+    """Load for `seconds`; after `lead` seconds of it, the event (a restart, an upgrade...)."""
+    with load(url, seconds, connections) as result:
+        time.sleep(lead)
+        event()
+    return result

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,13 +19,15 @@ import pytest
 
 from ..conftest import REPO
 from .host import Host
-from .load import load
+from .load import during
 
 PUBLISH = REPO / "packaging/apt/publish-repo"
 PORT = 8080
 
 
-def publish(dist: Path, *debs: Path, gnupghome: Path, url: str = "", key: str = "") -> subprocess.CompletedProcess:
+def publish(
+    dist: Path, *debs: Path, gnupghome: Path, url: str = "", key: str = ""
+) -> subprocess.CompletedProcess:
     for deb in debs:
         shutil.copy(deb, dist)
     env = {**os.environ, "HOME": str(gnupghome.parent), "FLASKAPP_REPO_URL": url}
@@ -109,9 +110,7 @@ def test_install_upgrade_and_roll_back_from_the_repository(
     assert published.returncode == 0, published.stderr
     assert "generated a signing key" not in published.stdout
     assert update_errors(host) == []
-    with load(f"http://{host.address}/", seconds=14) as result:
-        time.sleep(1)
-        host.run("apt-get", "upgrade", "--yes")
+    result = during(f"http://{host.address}/", lambda: host.run("apt-get", "upgrade", "--yes"), 14)
     assert result.failed == 0, result
     new_version = newer_deb.name.split("_")[1]
     assert host.get("/healthz").json()["version"] == new_version

@@ -3,6 +3,7 @@ remove closes exactly what it opened. Each firewall here is the real one, in the
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -43,22 +44,34 @@ def drop_with_ufw(host: Host) -> None:
     host.run("ufw", "--force", "enable")
 
 
+def drop_with_firewalld(host: Host) -> None:
+    # Its default zone (public) rejects everything but ssh and dhcpv6-client.
+    host.run("apt-get", "install", "--yes", "firewalld")
+    host.run("systemctl", "enable", "--now", "firewalld")
+    host.run("firewall-cmd", "--state")
+
+
 FIREWALLS: dict[str, Callable[[Host], None]] = {
     "iptables": drop_with_iptables,
     "nftables": drop_with_nftables,
     "ufw": drop_with_ufw,
+    "firewalld": drop_with_firewalld,
 }
 
-# How each firewall lists flaskapp's rules, one line per rule.
-RULES: dict[str, tuple[str, ...]] = {
-    "iptables": ("sh", "-c", "iptables -S INPUT; ip6tables -S INPUT"),
-    "nftables": ("nft", "list", "ruleset"),
-    "ufw": ("ufw", "status"),
+# How each firewall lists its rules, and what marks flaskapp's among them.
+RULES: dict[str, tuple[tuple[str, ...], str]] = {
+    "iptables": (("sh", "-c", "iptables -S INPUT; ip6tables -S INPUT"), "flaskapp"),
+    "nftables": (("nft", "list", "ruleset"), "flaskapp"),
+    "ufw": (("ufw", "status"), "flaskapp"),
+    # firewalld: the http service, in the running and the permanent configuration.
+    "firewalld": (("sh", "-c", "firewall-cmd --list-services; firewall-cmd --permanent --list-services"),
+                  "http"),
 }
 
 
 def port_80(host: Host) -> str:
-    """"open", "refused" (nothing listens) or "filtered" (a firewall drops the packets)."""
+    """"open", "refused" (nothing listens) or "filtered" (a firewall drops the packets, or
+    rejects them with an ICMP "administratively prohibited", as firewalld does)."""
     try:
         socket.create_connection((host.address, 80), timeout=2).close()
         return "open"
@@ -66,10 +79,18 @@ def port_80(host: Host) -> str:
         return "refused"
     except TimeoutError:
         return "filtered"
+    except OSError as error:
+        if error.errno == errno.EHOSTUNREACH:
+            return "filtered"
+        raise
 
 
 def flaskapp_rules(host: Host, firewall: str) -> list[str]:
-    return [line for line in host.run(*RULES[firewall]).stdout.splitlines() if "flaskapp" in line]
+    command, mark = RULES[firewall]
+    lines = host.run(*command).stdout.splitlines()
+    if firewall == "firewalld":  # a line of service names per configuration
+        return [line for line in lines if mark in line.split()]
+    return [line for line in lines if mark in line]
 
 
 @pytest.fixture

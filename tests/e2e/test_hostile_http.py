@@ -110,7 +110,7 @@ def test_slow_headers_are_cut_off(served: Host) -> None:
                     conn.settimeout(0.01)
                     if conn.recv(1024) == b"":
                         open_.remove(conn)
-                except (socket.timeout, BlockingIOError):
+                except (TimeoutError, BlockingIOError):
                     pass
                 except OSError:  # reset by nginx
                     open_.remove(conn)

@@ -1,0 +1,232 @@
+"""make bench: the packaged stack against the tutorial's, side by side on one booted host.
+
+Boots a test host (as the e2e tests do), installs the .deb, and measures through nginx
+with wrk from this machine across the veth:
+- throughput and latency: the packaged defaults, other gunicorn worker settings, the
+  tutorial's stack (gunicorn --bind 0.0.0.0:5000 with one sync worker behind an nginx site
+  proxying to localhost:5000) and nginx answering by itself (the proxy's ceiling);
+- failed requests and latency during restart, reload, upgrade and a killed process, with
+  the tutorial's stop-and-start restart beside them;
+- install time, .deb size, build time and memory.
+Writes docs/benchmarks.md. Every load is bounded by wrk's --duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.conftest import REPO
+from tests.e2e.builds import build_newer_deb
+from tests.e2e.conftest import FIREWALLS, booted_host
+from tests.e2e.host import Host
+from tests.e2e.image import image_root
+from tests.e2e.load import LoadResult, during, load
+
+SECONDS = 10
+CONNECTIONS = 32
+RUNS = 3
+EVENT_SECONDS = 8
+
+TUTORIAL_PORT = 8081  # nginx → localhost:5000, as the tutorial's site
+CEILING_PORT = 8082  # nginx `return 200`
+TUTORIAL_SITE = f"""server {{
+    listen {TUTORIAL_PORT};
+    location / {{
+        proxy_pass http://localhost:5000;
+    }}
+}}
+server {{
+    listen {CEILING_PORT};
+    location / {{
+        return 200 "Hello World!";
+    }}
+}}
+"""
+TUTORIAL_GUNICORN = ["systemd-run", "--unit=tutorial-gunicorn", "--working-directory=/root",
+                     "/opt/venvs/flaskapp/bin/gunicorn", "--bind", "0.0.0.0:5000", "flaskapp.wsgi:app"]
+
+# gunicorn settings tried against the packaged default (GUNICORN_CMD_ARGS overrides the config).
+VARIANTS = {
+    "sync, 5 workers": "--worker-class=sync --workers=5",
+    "gthread, 3 workers × 4 threads": "--worker-class=gthread --workers=3 --threads=4",
+    "gthread, 2 workers × 2 threads": "--worker-class=gthread --workers=2 --threads=2",
+    "gthread, 9 workers × 1 thread": "--worker-class=gthread --workers=9 --threads=1",
+}
+
+
+def measure(url: str, runs: int = RUNS) -> LoadResult:
+    """The median run (by requests/s) of `runs` loads of SECONDS each."""
+    results = []
+    for _ in range(runs):
+        with load(url, SECONDS, CONNECTIONS) as result:
+            pass
+        results.append(result)
+    results.sort(key=lambda r: r.requests_per_second)
+    return results[len(results) // 2]
+
+
+def service_rss_mib(host: Host, unit: str) -> float:
+    """Resident memory of every process of a unit (RSS summed, shared pages counted again)."""
+    master = host.service(unit).main_pid
+    pids = [str(master), *host.file(f"/proc/{master}/task/{master}/children").content.split()]
+    kib = 0
+    for pid in pids:
+        status = host.file(f"/proc/{pid}/status").content
+        kib += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+    return kib / 1024
+
+
+def set_gunicorn_args(host: Host, args: str) -> None:
+    env = host.file("/etc/flaskapp/flaskapp.env")
+    lines = [line for line in env.content.splitlines() if not line.startswith("GUNICORN_CMD_ARGS=")]
+    if args:
+        lines.append(f"GUNICORN_CMD_ARGS={args}")
+    env.write("\n".join(lines) + "\n")
+    host.run("systemctl", "restart", "flaskapp")
+    host.wait_until_serving()
+    time.sleep(2)  # all workers booted
+
+
+def row(name: str, result: LoadResult, note: str = "") -> str:
+    return (f"| {name} | {result.requests_per_second:,.0f} | {result.latency_ms.get('p50', 0):.1f} | "
+            f"{result.latency_ms.get('p99', 0):.1f} | {result.failed} | {note} |")
+
+
+def event_row(name: str, result: LoadResult) -> str:
+    return (f"| {name} | {result.requests:,} | {result.failed} | "
+            f"{result.latency_ms.get('p99', 0):.0f} | {result.latency_ms.get('max', 0):.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deb", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=REPO / "docs/benchmarks.md")
+    args = parser.parse_args()
+    deb = args.deb.resolve()
+
+    started = time.monotonic()
+    build_seconds = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="flaskapp-bench-"))
+    newer = build_newer_deb(REPO, workdir)
+    build_seconds = time.monotonic() - build_seconds
+    image = image_root(deb, FIREWALLS)
+
+    with booted_host(image, workdir / "host", "bench") as host:
+        url = f"http://{host.address}/"
+        install_started = time.monotonic()
+        host.apt_install(deb)
+        host.wait_until_serving(timeout=60)
+        install_seconds = time.monotonic() - install_started
+        time.sleep(2)
+        idle_mib = service_rss_mib(host, "flaskapp.service")
+
+        print("throughput: packaged default", flush=True)
+        packaged = measure(url)
+        with load(url, SECONDS, CONNECTIONS):
+            time.sleep(SECONDS / 2)
+            loaded_mib = service_rss_mib(host, "flaskapp.service")
+
+        variants = {}
+        for name, gunicorn_args in VARIANTS.items():
+            print(f"throughput: {name}", flush=True)
+            set_gunicorn_args(host, gunicorn_args)
+            variants[name] = measure(url)
+        set_gunicorn_args(host, "")
+
+        print("throughput: tutorial stack and nginx ceiling", flush=True)
+        host.file("/etc/nginx/sites-available/tutorial").write(TUTORIAL_SITE)
+        host.run("ln", "-s", "../sites-available/tutorial", "/etc/nginx/sites-enabled/tutorial")
+        host.run("systemctl", "reload", "nginx")
+        host.run(*TUTORIAL_GUNICORN)
+        time.sleep(2)
+        tutorial_url = f"http://{host.address}:{TUTORIAL_PORT}/"
+        tutorial = measure(tutorial_url)
+        ceiling = measure(f"http://{host.address}:{CEILING_PORT}/")
+
+        print("events under load", flush=True)
+        events = {
+            "`systemctl restart flaskapp`": during(
+                url, lambda: host.run("systemctl", "restart", "flaskapp"), EVENT_SECONDS, 1, CONNECTIONS),
+            "`systemctl reload flaskapp`": during(
+                url, lambda: host.run("systemctl", "reload", "flaskapp"), EVENT_SECONDS, 1, CONNECTIONS),
+            "`apt install` of a newer version": during(
+                url, lambda: host.apt_install(newer), EVENT_SECONDS + 6, 1, CONNECTIONS),
+            "`kill -9` of the gunicorn master": during(
+                url, lambda: host.run("kill", "-9", str(host.service("flaskapp").main_pid)),
+                EVENT_SECONDS, 1, CONNECTIONS),
+        }
+        time.sleep(3)
+
+        def kill_every_worker() -> None:
+            master = host.service("flaskapp").main_pid
+            for worker in host.file(f"/proc/{master}/task/{master}/children").content.split():
+                host.run("kill", "-9", worker)
+                time.sleep(0.5)
+
+        events["`kill -9` of every worker, 0.5 s apart"] = during(
+            url, kill_every_worker, EVENT_SECONDS, 1, CONNECTIONS)
+        events["tutorial: gunicorn stopped and started again"] = during(
+            tutorial_url, lambda: host.run("systemctl", "restart", "tutorial-gunicorn"),
+            EVENT_SECONDS, 1, CONNECTIONS)
+
+    deb_kib = deb.stat().st_size / 1024
+    ratio = packaged.requests_per_second / tutorial.requests_per_second
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`benchmarks/run.py`); do not edit by hand.",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; package: `{deb.name}`",
+        f"- machine: {len(os.sched_getaffinity(0))} CPUs ({cpu}), "
+        f"kernel {platform.release()}; the load generator (wrk) shares these CPUs",
+        f"- host: Debian 12 booted with systemd-nspawn, reached over a veth; wrk "
+        f"{CONNECTIONS} connections, {SECONDS} s per run, median of {RUNS} runs",
+        "",
+        "## Throughput through nginx (`GET /`)",
+        "",
+        "| stack | req/s | p50 ms | p99 ms | failed | note |",
+        "|---|---:|---:|---:|---:|---|",
+        row("**packaged defaults** (gthread, 2×CPUs+1 workers × 2 threads, unix socket, "
+            "upstream keepalive)", packaged, f"**{ratio:.2f}× the tutorial**"),
+        *(row(f"packaged, {name}", result) for name, result in variants.items()),
+        row("tutorial: gunicorn `--bind 0.0.0.0:5000`, 1 sync worker, nginx → localhost:5000",
+            tutorial),
+        row("nginx `return 200` (the proxy's ceiling)", ceiling),
+        "",
+        "## Failed requests during operations (under load)",
+        "",
+        "| event | requests | failed | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|",
+        *(event_row(name, result) for name, result in events.items()),
+        "",
+        "## Size, time, memory",
+        "",
+        "| what | value |",
+        "|---|---|",
+        f"| `.deb` size | {deb_kib:,.0f} KiB |",
+        f"| `make deb` (a clean build, dependencies installed) | {build_seconds:.0f} s |",
+        f"| `apt install ./flaskapp_*.deb` → first `Hello World!` (pulls nginx, python3) | "
+        f"{install_seconds:.1f} s |",
+        f"| flaskapp.service memory, idle (RSS of master + workers) | {idle_mib:.0f} MiB |",
+        f"| flaskapp.service memory, under load | {loaded_mib:.0f} MiB |",
+        "",
+        f"Total benchmark time: {time.monotonic() - started:.0f} s.",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    subprocess.run(["rm", "-rf", str(workdir)], check=False)
+
+
+if __name__ == "__main__":
+    main()
