@@ -23,9 +23,12 @@ flaskapp_nginx_check() {
 }
 
 flaskapp_site_fingerprint() {
-    # The enabled sites and flaskapp's site as nginx would load them.
-    { ls -1 "$FLASKAPP_NGINX/sites-enabled/"; cat "$FLASKAPP_NGINX/sites-available/flaskapp"; } \
-        2>/dev/null | md5sum
+    # What nginx loads of flaskapp's doing: its site, whether that and the default site are
+    # enabled. (Other sites are the admin's: they reload nginx themselves.)
+    {
+        cat "$FLASKAPP_NGINX/sites-available/flaskapp"
+        ls -l "$FLASKAPP_NGINX/sites-enabled/flaskapp" "$FLASKAPP_NGINX/sites-enabled/default"
+    } 2>/dev/null | md5sum
 }
 
 flaskapp_nginx_reload() {

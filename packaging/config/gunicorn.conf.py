@@ -6,16 +6,18 @@ import os
 # Setting one would make gunicorn open a listener of its own and drop the systemd one.
 wsgi_app = "flaskapp.wsgi:app"
 
-# Worker processes: GUNICORN_WORKERS in /etc/flaskapp/flaskapp.env, else 2 per CPU + 1.
-# gthread workers keep connections from nginx alive (the sync worker closes every one).
+# Worker processes: GUNICORN_WORKERS in /etc/flaskapp/flaskapp.env, else one per CPU + 1,
+# each with 4 threads: the best of the settings measured in docs/benchmarks.md, and 2 × 4
+# on a 1-vCPU VM (about 100 MiB). gthread workers keep connections from nginx alive (the
+# sync worker closes every one); raise threads for an app that waits on I/O.
 _concurrency = os.environ.get("GUNICORN_WORKERS", "")
 if _concurrency and not _concurrency.isdigit():
     raise SystemExit(
         f"GUNICORN_WORKERS={_concurrency!r} in /etc/flaskapp/flaskapp.env: must be a number of workers"
     )
-workers = int(_concurrency or 0) or 2 * len(os.sched_getaffinity(0)) + 1
+workers = int(_concurrency or 0) or len(os.sched_getaffinity(0)) + 1
 worker_class = "gthread"
-threads = 2
+threads = 4
 
 # Longer than nginx's upstream keepalive_timeout, so nginx never reuses a connection
 # that gunicorn is closing.

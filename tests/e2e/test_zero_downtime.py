@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,12 @@ def test_systemctl_under_load_fails_no_request(installed: Host, verb: str) -> No
 
 
 def test_apt_upgrade_under_load_fails_no_request(installed: Host, newer_deb: Path) -> None:
+    # An admin's own site since the install: the upgrade must still leave nginx alone (a
+    # reload closes idle client keep-alive connections while clients reuse them).
+    installed.file("/etc/nginx/sites-available/other").write("server { listen 8081; return 204; }\n")
+    installed.run("ln", "-s", "../sites-available/other", "/etc/nginx/sites-enabled/other")
+    installed.run("systemctl", "reload", "nginx")
+    time.sleep(1)
     path = installed.copy_in(newer_deb)
     result = during(url(installed), lambda: installed.run("apt-get", "install", "--yes", path),
                     LOAD_SECONDS + 6)

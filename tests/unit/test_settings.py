@@ -30,9 +30,9 @@ def unit_seconds(setting: str) -> int:
     return int(match.group(1))
 
 
-def test_workers_default_to_two_per_cpu_plus_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_default_to_one_per_cpu_plus_one(monkeypatch: pytest.MonkeyPatch) -> None:
     cpus = len(os.sched_getaffinity(0))
-    assert gunicorn_settings(monkeypatch)["workers"] == 2 * cpus + 1
+    assert gunicorn_settings(monkeypatch)["workers"] == cpus + 1
 
 
 def test_web_concurrency_overrides_workers(monkeypatch: pytest.MonkeyPatch) -> None:
