@@ -6,21 +6,23 @@ import os
 # Setting one would make gunicorn open a listener of its own and drop the systemd one.
 wsgi_app = "flaskapp.wsgi:app"
 
-# Worker processes: GUNICORN_WORKERS in /etc/flaskapp/flaskapp.env, else one per CPU + 1,
-# each with 4 threads: the best of the settings measured in docs/benchmarks.md, and 2 × 4
-# on a 1-vCPU VM (about 100 MiB). gthread workers keep connections from nginx alive (the
-# sync worker closes every one); raise threads for an app that waits on I/O.
+# Worker processes: GUNICORN_WORKERS in /etc/flaskapp/flaskapp.env, else one per CPU + 1
+# (2 on a 1-vCPU VM, about 30 MiB each). Sync workers, one request at a time: nginx buffers
+# slow clients, so a sync worker never waits on one, and on 2 CPUs they served the most
+# requests with the lowest p99 of the settings in docs/benchmarks.md. An app that waits on
+# I/O (a database, an API) wants threads: worker_class = "gthread" and threads = 4, or more
+# workers. gunicorn turns sync workers into gthread ones whenever threads > 1.
 _concurrency = os.environ.get("GUNICORN_WORKERS", "")
 if _concurrency and not _concurrency.isdigit():
     raise SystemExit(
         f"GUNICORN_WORKERS={_concurrency!r} in /etc/flaskapp/flaskapp.env: must be a number of workers"
     )
 workers = int(_concurrency or 0) or len(os.sched_getaffinity(0)) + 1
-worker_class = "gthread"
-threads = 4
+worker_class = "sync"
+threads = 1
 
-# Longer than nginx's upstream keepalive_timeout, so nginx never reuses a connection
-# that gunicorn is closing.
+# For gthread workers (sync workers close every connection): longer than nginx's upstream
+# keepalive_timeout, so nginx never reuses a connection that gunicorn is closing.
 keepalive = 75
 timeout = 30
 # In-flight requests get this long to finish on stop and reload (below TimeoutStopSec=40).

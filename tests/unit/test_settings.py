@@ -44,6 +44,12 @@ def test_bad_web_concurrency_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
         gunicorn_settings(monkeypatch, GUNICORN_WORKERS="many")
 
 
+def test_worker_class_is_the_one_gunicorn_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # gunicorn silently runs gthread workers when threads > 1, whatever worker_class says.
+    settings = gunicorn_settings(monkeypatch)
+    assert settings["worker_class"] != "sync" or settings["threads"] == 1
+
+
 def test_gunicorn_never_binds_its_own_listener(monkeypatch: pytest.MonkeyPatch) -> None:
     # A bind would replace the socket systemd passes in (and could expose TCP).
     assert "bind" not in gunicorn_settings(monkeypatch)
