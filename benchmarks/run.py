@@ -183,6 +183,7 @@ def main() -> None:
             print(f"throughput: {name}", flush=True)
             set_gunicorn_args(host, gunicorn_args)
             variants[name] = measure(url)
+            cpu[f"packaged, {name}"] = cpu_per_request(host, url, "flaskapp.service")
         set_gunicorn_args(host, "")
 
         print("throughput: tutorial stack and nginx ceiling", flush=True)
@@ -278,11 +279,13 @@ def main() -> None:
         "  (the last column), whatever the worker settings. The tutorial's one sync worker",
         "  already keeps one CPU busy; the packaged stack can add only what nginx and wrk leave",
         "  of the other, which is why it cannot reach 2× the tutorial on this machine.",
-        "- Sync workers cost the least CPU per request (gthread's thread pool and poller cost",
-        "  more than the connection to nginx they keep), and they have the lowest p99: each",
-        "  takes one request at a time, so none waits behind another's on a busy CPU. More",
-        "  workers than CPUs + 1 only add contention. Apps that wait on I/O want gthread or",
-        "  more workers: see the comments in `/etc/flaskapp/gunicorn.conf.py`.",
+        "- The settings differ little in throughput (a few percent, run to run) and a lot in",
+        "  p99: sync workers take one request at a time, so none waits behind another's on a",
+        "  busy CPU, while gthread workers share each one among 4 threads and give up to several",
+        "  times the tail. gthread spends more CPU in gunicorn and less in nginx (connections to",
+        "  it stay open), about the same in total. Hence the default: sync, CPUs + 1 workers.",
+        "  Apps that wait on I/O want gthread or more workers: see the comments in",
+        "  `/etc/flaskapp/gunicorn.conf.py`.",
         "- The tutorial's restart closes its listening socket: nginx answers 502 at once, and since",
         "  `localhost` resolves to 127.0.0.1 and ::1 (gunicorn listens on IPv4 only), nginx marks",
         "  both failed and stops trying them for `fail_timeout` (10 s), longer than gunicorn takes",

@@ -8,8 +8,8 @@ wsgi_app = "flaskapp.wsgi:app"
 
 # Worker processes: GUNICORN_WORKERS in /etc/flaskapp/flaskapp.env, else one per CPU + 1
 # (2 on a 1-vCPU VM, about 30 MiB each). Sync workers, one request at a time: nginx buffers
-# slow clients, so a sync worker never waits on one, and on 2 CPUs they served the most
-# requests with the lowest p99 of the settings in docs/benchmarks.md. An app that waits on
+# slow clients, so a sync worker never waits on one; in docs/benchmarks.md they served as
+# many requests as gthread workers with a quarter of the p99 latency. An app that waits on
 # I/O (a database, an API) wants threads: worker_class = "gthread" and threads = 4, or more
 # workers. gunicorn turns sync workers into gthread ones whenever threads > 1.
 _concurrency = os.environ.get("GUNICORN_WORKERS", "")
