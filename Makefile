@@ -46,7 +46,7 @@ test-fast: deb test-deps
 	$(VENV)/bin/ruff check $(LINTED)
 	$(PYTEST) -v --deb=$(DEB) -m "not e2e" tests
 
-# Boots a host, measures, writes docs/benchmarks.md (about 6 minutes; not part of make test).
+# Boots a host, measures, writes docs/benchmarks.md (about 6½ minutes; not part of make test).
 bench: deb test-deps
 	$(VENV)/bin/python -m benchmarks.run --deb=$(DEB)
 
