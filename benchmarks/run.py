@@ -206,14 +206,14 @@ def main() -> None:
             "`apt install` of a newer version": during(
                 url, lambda: host.apt_install(newer), EVENT_SECONDS + 6, 1, CONNECTIONS),
             "`kill -9` of the gunicorn master": during(
-                url, lambda: host.run("kill", "-9", str(host.service("flaskapp").main_pid)),
+                url, lambda: host.kill(host.service("flaskapp").main_pid),
                 EVENT_SECONDS, 1, CONNECTIONS),
         }
         time.sleep(3)
 
         def kill_every_worker() -> None:
             for worker in unit_pids(host, "flaskapp.service")[1:]:
-                host.run("kill", "-9", worker)
+                host.kill(worker)
                 time.sleep(0.5)
 
         events["`kill -9` of every worker, 0.5 s apart"] = during(

@@ -224,6 +224,10 @@ class Host:
             )
         return result
 
+    def kill(self, pid: int | str) -> None:
+        """SIGKILL, as a crash would (the shell's kill: a minimal host has no /bin/kill)."""
+        self.run("sh", "-c", f"kill -9 {int(pid)}")
+
     def copy_in(self, local: Path, remote_dir: str = "/root") -> str:
         """Copies a file into the host's root file system (not into its /tmp or /run, which
         are mounts inside the host) and returns its path there."""

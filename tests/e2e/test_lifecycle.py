@@ -13,9 +13,9 @@ def nginx_is_healthy(host: Host) -> bool:
     return host.run("nginx", "-t", check=False).returncode == 0 and host.service("nginx").is_active
 
 
-def worker_count(host: Host) -> int:
+def workers(host: Host) -> set[str]:
     master = host.service("flaskapp.service").main_pid
-    return len(host.file(f"/proc/{master}/task/{master}/children").content.split())
+    return set(host.file(f"/proc/{master}/task/{master}/children").content.split())
 
 
 def test_restart_keeps_serving(installed: Host) -> None:
@@ -28,10 +28,13 @@ def test_restart_keeps_serving(installed: Host) -> None:
 def test_reload_rereads_the_config_and_keeps_serving(installed: Host) -> None:
     master = installed.service("flaskapp.service").main_pid
     conf = installed.file("/etc/flaskapp/gunicorn.conf.py")
+    before = workers(installed)
     conf.write(conf.content + "\nworkers = 2\n")
     installed.run("systemctl", "reload", "flaskapp")
-    # gunicorn replaces the workers after systemctl has returned.
-    eventually(lambda: worker_count(installed) == 2, what="two workers after reload")
+    # reload returns once gunicorn has replaced every worker under the new config.
+    after = workers(installed)
+    assert len(after) == 2
+    assert not after & before
     assert installed.get("/").text == "Hello World!"
     assert installed.service("flaskapp.service").main_pid == master
 
@@ -50,7 +53,7 @@ def test_upgrade_serves_the_new_version_and_keeps_admin_edits(
     new_version = newer_deb.name.split("_")[1]
     assert installed.get("/healthz").json()["version"] == new_version
     assert "GUNICORN_WORKERS=2" in env.content
-    assert worker_count(installed) == 2
+    assert len(workers(installed)) == 2
     assert installed.file("/etc/flaskapp/secret_key").content == secret
 
 

@@ -42,7 +42,7 @@ def test_apt_upgrade_under_load_fails_no_request(installed: Host, newer_deb: Pat
 
 def test_killed_master_is_restarted_and_no_get_fails(installed: Host) -> None:
     master = installed.service("flaskapp.service").main_pid
-    result = during(url(installed), lambda: installed.run("kill", "-9", str(master)), LOAD_SECONDS)
+    result = during(url(installed), lambda: installed.kill(master), LOAD_SECONDS)
     assert installed.service("flaskapp.service").main_pid not in (0, master)
     assert result.requests > 1000, result
     assert result.failed == 0, result

@@ -45,7 +45,6 @@ def test_depends_on_nginx_and_what_the_scripts_call(deb: Path) -> None:
     depends = [alternative.strip() for alternative in deb_field(deb, "Depends").split(",")]
     assert any(entry.startswith("nginx |") for entry in depends)
     assert "adduser" in depends  # postinst: adduser; postrm: deluser
-    assert "procps" in depends  # the service's ExecReload: /bin/kill
     assert "systemd" in depends
 
 
