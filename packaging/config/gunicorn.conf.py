@@ -34,7 +34,8 @@ forwarded_allow_ips = "*"
 # Logs go to the journal: `journalctl -u flaskapp`. nginx already logs every request.
 errorlog = "-"
 accesslog = None
-# The service runs with no home and a read-only file system: no control socket, and
-# worker heartbeats in the private /tmp.
+# The service runs with no home and a read-only file system: no control socket. Worker
+# heartbeats (a file each worker touches every second) go to a tmpfs, as gunicorn's docs
+# advise: /tmp is on disk on Debian 12, and /dev/shm is memory on every Debian.
 control_socket_disable = True
-worker_tmp_dir = "/tmp"
+worker_tmp_dir = "/dev/shm"

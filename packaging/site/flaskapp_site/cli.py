@@ -1,0 +1,88 @@
+"""flaskapp-site: applies /etc/flaskapp/site.conf to nginx and the host firewall.
+
+    flaskapp-site apply           after editing site.conf (postinst configure runs it too)
+    flaskapp-site remove          what prerm remove runs: the site out of nginx, the port closed
+    flaskapp-site firewall open   the port as the settings say (at boot, after a firewall reload)
+    flaskapp-site firewall close  takes away exactly the rules flaskapp added
+    flaskapp-site status          the settings, and which site answers requests by IP
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import firewall, nginx
+from .settings import SETTINGS, Settings, SettingsError, load
+
+
+def say(message: str) -> None:
+    print(f"flaskapp: {message}", flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"flaskapp: warning: {message}", file=sys.stderr, flush=True)
+
+
+def systemd_runs_the_system() -> bool:
+    """False in a chroot (mmdebstrap, piuparts, sbuild): it shares the build machine's
+    network namespace, whose firewall is not this system's to change. debhelper's own
+    snippets use the same test."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def apply_firewall(settings: Settings) -> None:
+    if not systemd_runs_the_system():
+        say("not running under systemd (a chroot?): the firewall is left alone")
+    elif settings.open_http_port:
+        firewall.open_port(firewall.PORT, say, warn)
+    else:
+        say(f"firewall: port {firewall.PORT} is not opened (OPEN_HTTP_PORT=no in {SETTINGS})")
+        firewall.close_port(firewall.PORT, say, warn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flaskapp-site", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("apply", help="apply /etc/flaskapp/site.conf to nginx and the firewall")
+    commands.add_parser("remove", help="take the site out of nginx and close the port")
+    firewall_command = commands.add_parser("firewall", help="open or close the port alone")
+    firewall_command.add_argument("action", choices=["open", "close"])
+    commands.add_parser("status", help="show the settings and which site answers by IP")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "remove":
+            # Never fails: a failed prerm would block the package's removal for good.
+            try:
+                nginx.disable(nginx.Paths(), say, warn)
+            except (OSError, nginx.NginxError) as error:
+                warn(f"could not take the site out of nginx: {error}")
+            if systemd_runs_the_system():
+                firewall.close_port(firewall.PORT, say, warn)
+            return 0
+        if args.command == "firewall" and args.action == "close":
+            firewall.close_port(firewall.PORT, say, warn)
+            return 0
+        settings = load()
+        for message in settings.warnings:
+            warn(message)
+        if args.command == "apply":
+            nginx.apply(settings, nginx.Paths(), say, warn)
+            apply_firewall(settings)
+        elif args.command == "firewall":
+            apply_firewall(settings)
+        elif args.command == "status":
+            is_default, answers = nginx.default_role(settings, nginx.Paths())
+            print(f"server names:   {' '.join(settings.server_names)}")
+            print(f"default server: {settings.default_server} (requests by IP: {answers})")
+            print(f"open port 80:   {'yes' if settings.open_http_port else 'no'}")
+    except SettingsError as error:
+        print(f"flaskapp: {error}; nothing was changed", file=sys.stderr)
+        return 1
+    except nginx.NginxError as error:
+        print(f"flaskapp: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,484 @@
+"""nginx's port in whatever firewall the host runs: opened only where the firewall would
+drop it, placed after the admin's own rules so that their drops still win, and closed again
+exactly as it was opened.
+
+ufw and firewalld manage iptables/nftables themselves, so when one runs it alone is used.
+Otherwise a packet must pass every input chain that drops: iptables' (and ip6tables', and
+those of iptables-legacy beside an nft-based iptables) and every native nftables chain.
+
+Rules are marked "flaskapp" (an iptables/nftables comment, ufw's application profile and
+firewalld's service of that name), so closing takes away exactly what opening added.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+PORT = 80
+MARK = "flaskapp"
+STATE = Path("/var/lib/flaskapp/firewall")
+# Port names that ufw and nft may print instead of numbers.
+SERVICE_PORTS = {"http": 80, "www": 80, "https": 443}
+
+Say = Callable[[str], None]
+
+
+def run(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True)
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+class FirewallError(Exception):
+    pass
+
+
+def checked(*argv: str) -> str:
+    result = run(*argv)
+    if result.returncode != 0:
+        raise FirewallError(f"{' '.join(argv)}: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+# --- port specifications, as each tool prints them ----------------------------------------
+
+def port_in(spec: str, port: int, separator: str = ",", span: str = ":") -> bool:
+    """Whether `spec` ("80", "22,80,443", "1:1024", "http") covers `port`."""
+    for part in spec.split(separator):
+        part = part.strip()
+        if span in part:
+            low, _, high = part.partition(span)
+            if low.isdigit() and high.isdigit() and int(low) <= port <= int(high):
+                return True
+        elif (int(part) if part.isdigit() else SERVICE_PORTS.get(part)) == port:
+            return True
+    return False
+
+
+# --- iptables ------------------------------------------------------------------------------
+
+@dataclass
+class IptablesChain:
+    policy: str
+    rules: list[list[str]]  # the arguments of each `-A INPUT …`, in order
+
+    @classmethod
+    def parse(cls, text: str) -> IptablesChain:
+        policy, rules = "ACCEPT", []
+        for line in text.splitlines():
+            words = shlex.split(line)
+            if words[:2] == ["-P", "INPUT"]:
+                policy = words[2]
+            elif words[:2] == ["-A", "INPUT"]:
+                rules.append(words[2:])
+        return cls(policy, rules)
+
+    @staticmethod
+    def is_catch_all(rule: list[str]) -> bool:
+        """`-j DROP` or `-j REJECT …` with no match: every packet that gets there ends."""
+        words = without_comment(rule)
+        return words[:2] in (["-j", "DROP"], ["-j", "REJECT"]) and all(
+            w.startswith("--reject-with") or w.startswith("icmp") or w.startswith("tcp-reset")
+            for w in words[2:]
+        )
+
+    @staticmethod
+    def accepts_everyone_on(rule: list[str], port: int) -> bool:
+        """A plain ACCEPT of new TCP connections to `port` from anywhere on any interface."""
+        words = without_comment(rule)
+        if words[-2:] != ["-j", "ACCEPT"]:
+            return False
+        words, covered, tcp = words[:-2], False, False
+        while words:
+            option, words = words[0], words[1:]
+            if option == "-p" and words and words[0] in ("tcp", "6"):
+                tcp, words = True, words[1:]
+            elif option == "-m" and words and words[0] in ("tcp", "multiport", "state", "conntrack"):
+                words = words[1:]
+            elif option in ("--state", "--ctstate") and words and "NEW" in words[0].split(","):
+                words = words[1:]
+            elif option in ("--dport", "--dports", "--destination-port", "--destination-ports") and words:
+                covered, words = port_in(words[0], port), words[1:]
+            else:
+                return False  # a source, an interface, a negation, a rate limit …: not for everyone
+        return tcp and covered
+
+    def drops(self) -> bool:
+        return self.policy in ("DROP", "REJECT") or any(map(self.is_catch_all, self.rules))
+
+    def first_catch_all(self) -> int | None:
+        """1-based position of the first catch-all drop: rules after it are never reached."""
+        for number, rule in enumerate(self.rules, start=1):
+            if self.is_catch_all(rule):
+                return number
+        return None
+
+    def reachable(self) -> list[list[str]]:
+        end = self.first_catch_all()
+        return self.rules if end is None else self.rules[:end - 1]
+
+
+def without_comment(rule: list[str]) -> list[str]:
+    words, out = list(rule), []
+    while words:
+        if words[:2] == ["-m", "comment"]:
+            words = words[2:]
+        elif words[0] == "--comment":
+            words = words[2:]
+        else:
+            out.append(words.pop(0))
+    return out
+
+
+def our_rule(port: int) -> list[str]:
+    return ["-p", "tcp", "-m", "tcp", "--dport", str(port),
+            "-m", "comment", "--comment", MARK, "-j", "ACCEPT"]
+
+
+def is_ours(rule: list[str]) -> bool:
+    return "--comment" in rule and rule[rule.index("--comment") + 1] == MARK
+
+
+class Iptables:
+    """One of iptables, ip6tables, iptables-legacy, ip6tables-legacy: the INPUT chain."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        self.name = tool
+
+    def chain(self) -> IptablesChain | None:
+        if not have(self.tool):
+            return None
+        result = run(self.tool, "-w", "-S", "INPUT")
+        return IptablesChain.parse(result.stdout) if result.returncode == 0 else None
+
+    def drops(self) -> bool:
+        chain = self.chain()
+        return chain is not None and chain.drops()
+
+    def open(self, port: int, say: Say) -> None:
+        chain = self.chain()
+        if chain is None:
+            return
+        if any(is_ours(rule) for rule in chain.reachable()):
+            return  # from an earlier configure
+        if any(chain.accepts_everyone_on(rule, port) for rule in chain.reachable()):
+            say(f"{self.tool} already accepts port {port}; left as it is")
+            return
+        # Last, or just before the catch-all drop: every drop of the admin's comes first.
+        position = chain.first_catch_all()
+        where = ["-I", "INPUT", str(position)] if position else ["-A", "INPUT"]
+        checked(self.tool, "-w", *where, *our_rule(port))
+        say(f"{self.tool}: accepted port {port}/tcp at the end of INPUT, after its other rules "
+            f'(rule commented "{MARK}")')
+
+    def close(self, port: int, say: Say) -> None:
+        chain = self.chain()
+        for rule in chain.rules if chain else []:
+            if is_ours(rule):
+                checked(self.tool, "-w", "-D", "INPUT", *rule)
+                say(f"{self.tool}: removed the rule for port {port}/tcp")
+
+
+def iptables_tools() -> list[str]:
+    """The iptables front ends whose rules are live here. With the nft variant as `iptables`
+    (Debian's default), rules loaded by iptables-legacy sit in other tables that it does not
+    show, and packets pass both."""
+    tools = ["iptables", "ip6tables"]
+    version = run("iptables", "-V").stdout if have("iptables") else ""
+    if "nf_tables" in version:
+        tools += [f"{tool}-legacy" for tool in tools if have(f"{tool}-legacy")]
+    return tools
+
+
+# --- nftables -------------------------------------------------------------------------------
+
+def nft_port_covers(right: object, port: int) -> bool:
+    if isinstance(right, int):
+        return right == port
+    if isinstance(right, str):
+        return SERVICE_PORTS.get(right) == port or (right.isdigit() and int(right) == port)
+    if isinstance(right, dict):
+        if "set" in right:
+            return any(nft_port_covers(item, port) for item in right["set"])
+        if "range" in right:
+            low, high = right["range"]
+            return int(low) <= port <= int(high)
+    if isinstance(right, list):
+        return any(nft_port_covers(item, port) for item in right)
+    return False
+
+
+def nft_expr_kind(expr: dict, port: int) -> str:
+    """"dport" (tcp dport covering port), "tcp", "new", "neutral" (counter, log) or "other"."""
+    if "counter" in expr or "log" in expr:
+        return "neutral"
+    match = expr.get("match")
+    if not match or match.get("op") not in ("==", "in"):
+        return "other"
+    left, right = match.get("left", {}), match.get("right")
+    if left.get("payload", {}) == {"protocol": "tcp", "field": "dport"}:
+        return "dport" if nft_port_covers(right, port) else "other"
+    if left.get("meta", {}).get("key") == "l4proto" and right in ("tcp", 6):
+        return "tcp"
+    if left.get("payload", {}) == {"protocol": "ip", "field": "protocol"} and right in ("tcp", 6):
+        return "tcp"
+    if left.get("ct", {}).get("key") == "state" and "new" in (right if isinstance(right, list) else [right]):
+        return "new"
+    return "other"
+
+
+def nft_accepts_everyone_on(rule: dict, port: int) -> bool:
+    exprs = rule.get("expr", [])
+    if not exprs or "accept" not in exprs[-1]:
+        return False
+    kinds = [nft_expr_kind(expr, port) for expr in exprs[:-1]]
+    return "dport" in kinds and "other" not in kinds
+
+
+def nft_is_catch_all(rule: dict) -> bool:
+    exprs = rule.get("expr", [])
+    return bool(exprs) and ("drop" in exprs[-1] or "reject" in exprs[-1]) and all(
+        "counter" in expr or "log" in expr for expr in exprs[:-1]
+    )
+
+
+@dataclass
+class NftChain:
+    family: str
+    table: str
+    name: str
+    policy: str
+    rules: list[dict]
+
+    def drops(self) -> bool:
+        return self.policy == "drop" or any(map(nft_is_catch_all, self.rules))
+
+    def first_catch_all(self) -> dict | None:
+        return next((rule for rule in self.rules if nft_is_catch_all(rule)), None)
+
+    def reachable(self) -> list[dict]:
+        end = self.first_catch_all()
+        return self.rules if end is None else self.rules[:self.rules.index(end)]
+
+    @property
+    def where(self) -> str:
+        return f"{self.family} {self.table} {self.name}"
+
+
+def nft_input_chains(ruleset: dict) -> list[NftChain]:
+    """Every native nftables base chain on the input hook. iptables' own chains (ip/ip6
+    filter INPUT, when iptables is the nft variant) are left to iptables, whose tool alone
+    may change them."""
+    chains: dict[tuple[str, str, str], NftChain] = {}
+    for item in ruleset.get("nftables", []):
+        if "chain" in item:
+            chain = item["chain"]
+            key = (chain["family"], chain["table"], chain["name"])
+            iptables_own = chain["family"] in ("ip", "ip6") and chain["table"] == "filter" \
+                and chain["name"] == "INPUT"
+            if chain.get("hook") == "input" and chain.get("type", "filter") == "filter" and not iptables_own:
+                chains[key] = NftChain(*key, chain.get("policy", "accept"), [])
+        elif "rule" in item:
+            rule = item["rule"]
+            key = (rule["family"], rule["table"], rule["chain"])
+            if key in chains:
+                chains[key].rules.append(rule)
+    return list(chains.values())
+
+
+class Nftables:
+    name = "nftables"
+
+    def chains(self) -> list[NftChain]:
+        if not have("nft"):
+            return []
+        result = run("nft", "--json", "--handle", "list", "ruleset")
+        if result.returncode != 0 or not result.stdout.strip():
+            return []
+        return nft_input_chains(json.loads(result.stdout))
+
+    def drops(self) -> bool:
+        return any(chain.drops() for chain in self.chains())
+
+    def open(self, port: int, say: Say) -> None:
+        for chain in self.chains():
+            if not chain.drops() or any(rule.get("comment") == MARK for rule in chain.reachable()):
+                continue
+            if any(nft_accepts_everyone_on(rule, port) for rule in chain.reachable()):
+                say(f"nftables chain {chain.where} already accepts port {port}; left as it is")
+                continue
+            # Last, or just before the catch-all drop: every drop of the admin's comes first.
+            catch_all = chain.first_catch_all()
+            verb = ["insert", "rule", *chain.where.split(), "position", str(catch_all["handle"])] \
+                if catch_all else ["add", "rule", *chain.where.split()]
+            checked("nft", *verb, "tcp", "dport", str(port), "accept", "comment", f'"{MARK}"')
+            say(f"nftables: accepted port {port}/tcp at the end of chain {chain.where}, "
+                f'after its other rules (comment "{MARK}")')
+
+    def close(self, port: int, say: Say) -> None:
+        for chain in self.chains():
+            for rule in chain.rules:
+                if rule.get("comment") == MARK:
+                    checked("nft", "delete", "rule", *chain.where.split(), "handle", str(rule["handle"]))
+                    say(f"nftables: removed the rule for port {port}/tcp from chain {chain.where}")
+
+
+# --- ufw --------------------------------------------------------------------------------------
+
+def ufw_allows(status: str, port: int, app_ports: Callable[[str], str]) -> bool:
+    """Whether `ufw status` shows an ALLOW IN of `port` from anywhere."""
+    for line in status.splitlines():
+        columns = [column.strip() for column in line.split("  ") if column.strip()]
+        if len(columns) < 3 or not columns[1].startswith("ALLOW") or "OUT" in columns[1]:
+            continue
+        target, source = columns[0].removesuffix(" (v6)"), columns[2].removesuffix(" (v6)")
+        if source != "Anywhere" or " on " in target:
+            continue
+        spec, _, protocol = target.partition("/")
+        if protocol not in ("", "tcp"):
+            continue
+        if spec == "Anywhere":
+            return True
+        if spec[:1].isdigit():
+            if port_in(spec, port):
+                return True
+        elif port_in(app_ports(target).split("/")[0], port, separator=","):
+            return True
+    return False
+
+
+def ufw_app_ports(name: str) -> str:
+    """"80,443/tcp" for an application profile, from `ufw app info`."""
+    lines = run("ufw", "app", "info", name).stdout.splitlines()
+    for number, line in enumerate(lines):
+        if line.strip().startswith("Port"):
+            return lines[number + 1].strip() if number + 1 < len(lines) else ""
+    return ""
+
+
+class Ufw:
+    name = "ufw"
+
+    def active(self) -> bool:
+        return have("ufw") and "Status: active" in run("ufw", "status").stdout
+
+    def open(self, port: int, say: Say) -> None:
+        status = checked("ufw", "status")
+        mark = STATE / "ufw"
+        if mark.exists() and f"{MARK} " in status:
+            return  # from an earlier configure
+        if not mark.exists() and ufw_allows(status, port, ufw_app_ports):
+            say(f"ufw already allows port {port}; left as it is")
+            return
+        # Appended: ufw matches in order, so the admin's earlier deny rules still win.
+        checked("ufw", "allow", MARK)
+        STATE.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+        say(f"ufw: allowed port {port}/tcp (application profile {MARK})")
+
+    def close(self, port: int, say: Say) -> None:
+        mark = STATE / "ufw"
+        if not mark.exists():
+            return
+        if have("ufw"):
+            checked("ufw", "delete", "allow", MARK)
+            say(f"ufw: removed the rule for port {port}/tcp")
+        mark.unlink()
+
+
+# --- firewalld -------------------------------------------------------------------------------
+
+class Firewalld:
+    name = "firewalld"
+
+    def active(self) -> bool:
+        return have("firewall-cmd") and run("firewall-cmd", "--state").stdout.strip() == "running"
+
+    def open(self, port: int, say: Say) -> None:
+        mark = STATE / "firewalld"
+        if run("firewall-cmd", "--query-service", MARK).returncode == 0:
+            return  # from an earlier configure
+        if not mark.exists() and any(
+            run("firewall-cmd", *query).returncode == 0
+            for query in (("--query-service", "http"), ("--query-port", f"{port}/tcp"))
+        ):
+            say(f"firewalld already allows port {port}; left as it is")
+            return
+        # flaskapp's own service (/usr/lib/firewalld/services/flaskapp.xml), not the shared
+        # "http": removing it never takes away an admin's. A firewalld started before it was
+        # installed learns of it only through a reload of its permanent configuration,
+        # which would also drop the admin's runtime-only changes: so the permanent
+        # configuration gets the service and the runtime gets the port itself.
+        checked("firewall-cmd", "--permanent", "--add-service", MARK)
+        if run("firewall-cmd", "--add-service", MARK).returncode != 0:
+            checked("firewall-cmd", "--add-port", f"{port}/tcp")
+        STATE.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+        say(f"firewalld: allowed port {port}/tcp (service {MARK}), now and permanently")
+
+    def close(self, port: int, say: Say) -> None:
+        mark = STATE / "firewalld"
+        if not mark.exists():
+            return
+        if self.active():
+            run("firewall-cmd", "--remove-service", MARK)
+            run("firewall-cmd", "--remove-port", f"{port}/tcp")
+            checked("firewall-cmd", "--permanent", "--remove-service", MARK)
+            say(f"firewalld: removed service {MARK}, now and permanently")
+        elif have("firewall-offline-cmd"):
+            # firewalld is stopped: its permanent configuration is changed in place.
+            checked("firewall-offline-cmd", "--remove-service", MARK)
+            say(f"firewalld (stopped): removed service {MARK} from its permanent configuration")
+        mark.unlink()
+
+
+# --- the decision --------------------------------------------------------------------------
+
+def choose(ufw: bool, firewalld: bool, dropping: Iterable[str]) -> list[str]:
+    """Which firewalls to open the port in: ufw or firewalld alone when one runs (they
+    manage iptables/nftables themselves), else every one whose input drops."""
+    if ufw:
+        return ["ufw"]
+    if firewalld:
+        return ["firewalld"]
+    return list(dropping)
+
+
+def backends() -> dict[str, object]:
+    found: dict[str, object] = {tool: Iptables(tool) for tool in iptables_tools()}
+    found["nftables"] = Nftables()
+    return found
+
+
+def open_port(port: int, say: Say, warn: Say) -> None:
+    ufw, firewalld = Ufw(), Firewalld()
+    others = backends()
+    chosen = choose(ufw.active(), firewalld.active(),
+                    [name for name, backend in others.items() if backend.drops()])
+    if not chosen:
+        say(f"no firewall drops incoming traffic here; nothing to open for port {port}")
+        return
+    every = {"ufw": ufw, "firewalld": firewalld, **others}
+    for name in chosen:
+        try:
+            every[name].open(port, say)
+        except FirewallError as error:
+            # A warning, not a failed install: the site still serves locally.
+            warn(f"could not open port {port} in {name} ({error}); open it by hand (see README)")
+
+
+def close_port(port: int, say: Say, warn: Say) -> None:
+    for backend in (Ufw(), Firewalld(), *backends().values()):
+        try:
+            backend.close(port, say)
+        except FirewallError as error:
+            warn(f"could not remove flaskapp's rule from {backend.name}: {error}")

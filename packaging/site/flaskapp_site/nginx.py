@@ -1,0 +1,283 @@
+"""The flaskapp nginx site, enabled and applied the way Debian packages do it: only where the
+admin has not decided otherwise, and never leaving nginx with a configuration that fails
+`nginx -t`.
+
+The site (/etc/nginx/sites-available/flaskapp) is a conffile that nothing edits. What the
+settings decide (its names, whether it is the default server) is written to listen.conf,
+which the site includes; markers record what the package itself changed, so that only that
+is undone later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import Settings
+
+NGINX = Path("/etc/nginx")
+STATE = Path("/var/lib/flaskapp/nginx")
+PORT = 80
+
+Say = Callable[[str], None]
+
+
+class NginxError(Exception):
+    pass
+
+
+@dataclass
+class Paths:
+    nginx: Path = NGINX
+    state: Path = STATE
+
+    @property
+    def site(self) -> Path:
+        return self.nginx / "sites-available/flaskapp"
+
+    @property
+    def link(self) -> Path:
+        return self.nginx / "sites-enabled/flaskapp"
+
+    @property
+    def default_link(self) -> Path:
+        return self.nginx / "sites-enabled/default"
+
+    @property
+    def listen_conf(self) -> Path:
+        # Included by the site; generated from /etc/flaskapp/site.conf.
+        return self.state / "listen.conf"
+
+    @property
+    def site_mark(self) -> Path:
+        # Present once the package has enabled the site: from then on, whether it stays
+        # enabled is the admin's decision. The package's own remove takes it away with the link.
+        return self.state / "site-enabled-by-package"
+
+    @property
+    def default_mark(self) -> Path:
+        # Present when the package disabled Debian's default site; purge enables it again.
+        return self.state / "default-disabled-by-package"
+
+    @property
+    def loaded_mark(self) -> Path:
+        # What nginx was last reloaded with, as far as flaskapp is concerned.
+        return self.state / "loaded-site.sha256"
+
+
+# --- what nginx has ----------------------------------------------------------------------------
+
+def check() -> str | None:
+    """None when `nginx -t` passes, else what nginx said."""
+    result = subprocess.run(["nginx", "-t"], capture_output=True, text=True)
+    return None if result.returncode == 0 else (result.stderr + result.stdout).strip()
+
+
+LISTEN = re.compile(r"(?:^|[{;\s])listen\s+([^;#]*);")
+
+
+def claims_default(config: str, port: int = PORT) -> bool:
+    """Whether a site's text has `listen … default_server` (or nginx's older `default`) on port."""
+    for match in LISTEN.finditer(re.sub(r"#[^\n]*", "", config)):
+        address, *parameters = match.group(1).split()
+        if "default_server" not in parameters and "default" not in parameters:
+            continue
+        port_text = address.rsplit("]:", 1)[-1] if address.startswith("[") else address.rsplit(":", 1)[-1]
+        if port_text.isdigit() and int(port_text) == port:
+            return True
+        if not port_text.isdigit() and "unix:" not in address:
+            return True  # an address alone listens on port 80
+    return False
+
+
+def other_default_server(paths: Paths) -> Path | None:
+    """The enabled site (or conf.d file) other than flaskapp's that claims the default server."""
+    candidates = [*sorted((paths.nginx / "conf.d").glob("*.conf")),
+                  *sorted((paths.nginx / "sites-enabled").glob("*"))]
+    for path in candidates:
+        if path.name == "flaskapp" and path.parent.name == "sites-enabled":
+            continue
+        try:
+            if claims_default(path.read_text(errors="replace")):
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def stock_default_site(paths: Paths) -> bool:
+    """Whether sites-enabled/default is the link to Debian's default site, as nginx-common
+    shipped it. An admin who made it their real site keeps it."""
+    link, available = paths.default_link, paths.nginx / "sites-available/default"
+    if not link.is_symlink() or link.resolve() != available.resolve() or not available.is_file():
+        return False
+    shipped = subprocess.run(["dpkg-query", "--showformat=${Conffiles}\n", "--show", "nginx-common"],
+                             capture_output=True, text=True).stdout
+    for line in shipped.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == str(NGINX / "sites-available/default"):
+            return hashlib.md5(available.read_bytes()).hexdigest() == words[1]
+    return False
+
+
+def fingerprint(paths: Paths) -> str:
+    """What nginx loads of flaskapp's doing: its site and settings, and which of it and the
+    default site are enabled. (Other sites are the admin's: they reload nginx themselves.)"""
+    digest = hashlib.sha256()
+    for path in (paths.site, paths.listen_conf):
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    for link in (paths.link, paths.default_link):
+        digest.update(os.readlink(link).encode() if link.is_symlink() else b"-")
+    return digest.hexdigest()
+
+
+# --- changes, and undoing them -------------------------------------------------------------------
+
+@dataclass
+class Snapshot:
+    """The files a configure may change, as they were: put back if nginx rejects the result."""
+    files: dict[Path, tuple[str, bytes | str] | None]
+
+    @classmethod
+    def take(cls, paths: Paths) -> Snapshot:
+        files: dict[Path, tuple[str, bytes | str] | None] = {}
+        for path in (paths.link, paths.default_link, paths.listen_conf, paths.site_mark, paths.default_mark):
+            if path.is_symlink():
+                files[path] = ("link", os.readlink(path))
+            elif path.is_file():
+                files[path] = ("file", path.read_bytes())
+            else:
+                files[path] = None
+        return cls(files)
+
+    def restore(self) -> None:
+        for path, was in self.files.items():
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            if was is None:
+                continue
+            kind, content = was
+            if kind == "link":
+                path.symlink_to(content)
+            else:
+                path.write_bytes(content)
+
+
+def render_listen(settings: Settings, default_server: bool) -> str:
+    flag = " default_server" if default_server else ""
+    return (
+        "# Written by flaskapp-site from /etc/flaskapp/site.conf: edit that file, then run\n"
+        "# `flaskapp-site apply`. Included by /etc/nginx/sites-available/flaskapp.\n"
+        f"listen {PORT}{flag};\n"
+        f"listen [::]:{PORT}{flag};\n"
+        f"server_name {' '.join(settings.server_names)};\n"
+    )
+
+
+def enable_once(paths: Paths, say: Say) -> None:
+    """Enables the site unless the package did so before (an admin who removed the link keeps
+    it removed), and disables Debian's stock default site with it, as the tutorial does."""
+    if paths.site_mark.exists():
+        return
+    if not paths.link.exists() and not paths.link.is_symlink():
+        paths.link.symlink_to("../sites-available/flaskapp")
+        say(f"enabled nginx site {paths.link}")
+    paths.site_mark.touch()
+    if stock_default_site(paths):
+        paths.default_link.unlink()
+        paths.default_mark.touch()
+        say("disabled nginx's default site (purging flaskapp enables it again)")
+
+
+def default_role(settings: Settings, paths: Paths) -> tuple[bool, str]:
+    """Whether flaskapp is the default server, and which site answers requests by IP."""
+    other = other_default_server(paths)
+    if settings.default_server == "no" or (settings.default_server == "auto" and other):
+        if other:
+            return False, f"{other} (its default_server)"
+        return False, "the first server nginx loads for port 80 (DEFAULT_SERVER=no)"
+    return True, "flaskapp (the default server)"
+
+
+def reload(say: Say) -> None:
+    """Reloads nginx if it runs; a stopped nginx picks the configuration up when started."""
+    if subprocess.run(["systemctl", "is-active", "--quiet", "nginx.service"]).returncode != 0:
+        say("nginx is not running; the site is served once it is started")
+        return
+    # In a maintainer script, through invoke-rc.d's policy (policy-rc.d in a chroot build).
+    command = ["deb-systemd-invoke"] if os.environ.get("DPKG_MAINTSCRIPT_PACKAGE") else ["systemctl"]
+    result = subprocess.run([*command, "reload", "nginx.service"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise NginxError(f"reloading nginx failed: {(result.stderr or result.stdout).strip()}")
+
+
+def indented(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> None:
+    """postinst configure and `flaskapp-site apply`: enable the site if due, write its
+    settings, and reload nginx if anything of flaskapp's changed, but only onto a
+    configuration that passes `nginx -t`. Otherwise everything goes back as it was and
+    nginx keeps serving its previous configuration."""
+    paths.state.mkdir(parents=True, exist_ok=True)
+    (paths.state / "loaded-site.md5").unlink(missing_ok=True)  # flaskapp 0.1's fingerprint
+    snapshot = Snapshot.take(paths)
+    enable_once(paths, say)
+    is_default, answers_by_ip = default_role(settings, paths)
+    paths.listen_conf.write_text(render_listen(settings, is_default))
+    if paths.link.exists() and "/var/lib/flaskapp/nginx/listen.conf" not in paths.site.read_text():
+        warn(f"{paths.site} does not include {paths.listen_conf} (an edited copy from an older "
+             "version?): SERVER_NAMES and DEFAULT_SERVER do not apply to it")
+
+    current = fingerprint(paths)
+    loaded = paths.loaded_mark.read_text().strip() if paths.loaded_mark.exists() else ""
+    problem = check()
+    if current == loaded:
+        if problem:
+            # Nothing of flaskapp's to load: nginx's own trouble is not flaskapp's to fail on.
+            warn("nginx's configuration is invalid elsewhere; flaskapp's site is unchanged and "
+                 f"needs no reload. Fix nginx:\n{indented(problem)}")
+        return
+    if problem is None:
+        reload(say)
+        paths.loaded_mark.write_text(current + "\n")
+        if paths.link.exists():
+            say(f"requests by IP address or an unknown host name are answered by {answers_by_ip}")
+        return
+
+    snapshot.restore()
+    if check() is not None:
+        raise NginxError(
+            f"nginx's configuration is invalid:\n{indented(problem)}\n"
+            "flaskapp changed nothing, and nginx keeps serving its previous configuration. "
+            "Fix it, then run 'dpkg --configure -a' (or 'flaskapp-site apply')."
+        )
+    raise NginxError(
+        f"nginx rejects the flaskapp site:\n{indented(problem)}\n"
+        "flaskapp put back what it changed, and nginx keeps serving its previous configuration. "
+        f"Fix {paths.site} or /etc/flaskapp/site.conf, then run 'dpkg --configure -a' "
+        "(or 'flaskapp-site apply')."
+    )
+
+
+def disable(paths: Paths, say: Say, warn: Say) -> None:
+    """prerm remove: takes the site out of nginx (a later configure enables it again)."""
+    if not paths.link.is_symlink():
+        return
+    paths.link.unlink()
+    paths.site_mark.unlink(missing_ok=True)
+    say(f"disabled nginx site {paths.link}")
+    problem = check()
+    if problem:
+        paths.loaded_mark.unlink(missing_ok=True)
+        warn(f"nginx's configuration is invalid, so nginx was not reloaded; it stops serving "
+             f"flaskapp once it is fixed and reloaded:\n{indented(problem)}")
+        return
+    reload(say)
+    paths.loaded_mark.write_text(fingerprint(paths) + "\n")

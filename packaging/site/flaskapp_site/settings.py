@@ -1,0 +1,115 @@
+"""The one settings file, /etc/flaskapp/site.conf: KEY=value lines read the way an admin
+writes them (comments, quotes, any case of yes/no), and refused when a value means nothing.
+
+It is parsed, never sourced: nothing in it runs as root.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SETTINGS = Path("/etc/flaskapp/site.conf")
+# Where OPEN_HTTP_PORT lived before site.conf (flaskapp 0.1): still read, site.conf wins.
+LEGACY_FIREWALL_SETTINGS = Path("/etc/flaskapp/firewall.conf")
+
+TRUE = {"yes", "y", "true", "on", "1"}
+FALSE = {"no", "n", "false", "off", "0"}
+# nginx's server_name: host names, wildcards (*.example.org, .example.org), "_", or ~regex.
+SERVER_NAME = re.compile(r"^(_|~\S+|\.?(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+                         r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(\.\*)?)$")
+KNOWN = {"SERVER_NAMES", "DEFAULT_SERVER", "OPEN_HTTP_PORT"}
+
+
+class SettingsError(Exception):
+    """A setting that cannot be understood: the caller changes nothing and says this."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    server_names: list[str] = field(default_factory=lambda: ["_"])
+    # "auto": flaskapp answers requests by IP unless another enabled site claims to.
+    default_server: str = "auto"
+    open_http_port: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+def _value(raw: str) -> str:
+    """The value as an admin means it: surrounding quotes and a trailing comment dropped."""
+    raw = raw.strip()
+    if raw[:1] in ("'", '"'):
+        quote = raw[0]
+        end = raw.find(quote, 1)
+        if end == -1:
+            raise ValueError(f"unterminated quote in {raw!r}")
+        rest = raw[end + 1:].strip()
+        if rest and not rest.startswith("#"):
+            raise ValueError(f"unexpected text after the quoted value: {rest!r}")
+        return raw[1:end].strip()
+    return re.split(r"\s#", raw, maxsplit=1)[0].strip()
+
+
+def parse(text: str, source: Path | str) -> dict[str, tuple[str, int]]:
+    """KEY -> (value, line number). The last assignment of a key wins, as in a shell."""
+    values: dict[str, tuple[str, int]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = re.match(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$", stripped)
+        if not match:
+            raise SettingsError(f"{source}, line {number}: not KEY=value: {stripped!r}")
+        try:
+            values[match.group(1).upper()] = (_value(match.group(2)), number)
+        except ValueError as error:
+            raise SettingsError(f"{source}, line {number}: {error}") from None
+    return values
+
+
+def boolean(key: str, value: str, where: str) -> bool:
+    if value.lower() in TRUE:
+        return True
+    if value.lower() in FALSE:
+        return False
+    raise SettingsError(f"{key}={value!r} ({where}): must be yes or no")
+
+
+def load(path: Path = SETTINGS, legacy: Path = LEGACY_FIREWALL_SETTINGS) -> Settings:
+    values: dict[str, tuple[str, str]] = {}
+    warnings = []
+    for source in (legacy, path):  # site.conf last: it wins
+        try:
+            text = source.read_text()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise SettingsError(f"cannot read {source}: {error.strerror}") from None
+        for key, (value, line) in parse(text, source).items():
+            if source == legacy and key != "OPEN_HTTP_PORT":
+                continue
+            if key not in KNOWN:
+                warnings.append(f"{source}, line {line}: unknown setting {key} (ignored)")
+                continue
+            values[key] = (value, f"{source}, line {line}")
+
+    settings: dict = {"warnings": warnings}
+    if "OPEN_HTTP_PORT" in values:
+        settings["open_http_port"] = boolean("OPEN_HTTP_PORT", *values["OPEN_HTTP_PORT"])
+    if "DEFAULT_SERVER" in values:
+        value, where = values["DEFAULT_SERVER"]
+        if value.lower() == "auto":
+            settings["default_server"] = "auto"
+        else:
+            try:
+                settings["default_server"] = "yes" if boolean("DEFAULT_SERVER", value, where) else "no"
+            except SettingsError:
+                raise SettingsError(f"DEFAULT_SERVER={value!r} ({where}): must be yes, no or auto") from None
+    if "SERVER_NAMES" in values:
+        value, where = values["SERVER_NAMES"]
+        names = value.replace(",", " ").split()
+        bad = [name for name in names if not SERVER_NAME.match(name)]
+        if bad:
+            raise SettingsError(f"SERVER_NAMES ({where}): not a host name: {' '.join(bad)}")
+        settings["server_names"] = names or ["_"]
+    return Settings(**settings)

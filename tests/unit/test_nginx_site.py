@@ -1,0 +1,62 @@
+"""The nginx settings flaskapp-site writes, and how it finds another default server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flaskapp_site import nginx
+from flaskapp_site.settings import Settings
+
+from ..conftest import REPO
+
+
+@pytest.mark.parametrize(("listen", "claims"), [
+    ("listen 80 default_server;", True),
+    ("listen [::]:80 default_server ipv6only=on;", True),
+    ("listen 0.0.0.0:80 default;", True),
+    ("listen 127.0.0.1 default_server;", True),
+    ("listen 80;", False),
+    ("listen 443 ssl default_server;", False),
+    ("# listen 80 default_server;", False),
+])
+def test_which_sites_claim_the_default_server(listen: str, claims: bool) -> None:
+    assert nginx.claims_default(f"server {{\n    {listen}\n}}\n") is claims
+
+
+def test_another_default_server_decides_auto(tmp_path: Path) -> None:
+    paths = nginx.Paths(nginx=tmp_path, state=tmp_path / "state")
+    (tmp_path / "sites-enabled").mkdir()
+    (tmp_path / "sites-enabled/flaskapp").write_text("listen 80 default_server;")
+    assert nginx.default_role(Settings(), paths)[0] is True
+    (tmp_path / "sites-enabled/shop").write_text("server { listen 80 default_server; }")
+    is_default, answers = nginx.default_role(Settings(), paths)
+    assert not is_default and "sites-enabled/shop" in answers
+    assert nginx.default_role(Settings(default_server="no"), paths)[0] is False
+
+
+def test_listen_conf_from_settings() -> None:
+    text = nginx.render_listen(Settings(server_names=["example.org", "www.example.org"]), True)
+    assert "listen 80 default_server;" in text and "listen [::]:80 default_server;" in text
+    assert "server_name example.org www.example.org;" in text
+    assert "default_server" not in nginx.render_listen(Settings(), False)
+
+
+def test_the_site_takes_listen_and_server_name_from_listen_conf() -> None:
+    site = (REPO / "packaging/nginx/flaskapp").read_text()
+    assert f"include {nginx.STATE / 'listen.conf'};" in site
+    assert "server_name" not in site.replace("# listen and server_name", "")
+
+
+def test_a_snapshot_puts_back_links_and_files(tmp_path: Path) -> None:
+    paths = nginx.Paths(nginx=tmp_path, state=tmp_path / "state")
+    (tmp_path / "sites-enabled").mkdir()
+    paths.state.mkdir()
+    paths.default_link.symlink_to("../sites-available/default")
+    snapshot = nginx.Snapshot.take(paths)
+    paths.default_link.unlink()
+    paths.link.symlink_to("../sites-available/flaskapp")
+    paths.listen_conf.write_text("listen 80;")
+    snapshot.restore()
+    assert paths.default_link.is_symlink() and not paths.link.is_symlink()
+    assert not paths.listen_conf.exists()
