@@ -91,6 +91,13 @@ def host(image: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterato
 
 
 @pytest.fixture
+def nginx_host(host: Host) -> Host:
+    """A server already running nginx (its default site on port 80)."""
+    host.run("apt-get", "install", "--yes", "nginx")
+    return host
+
+
+@pytest.fixture
 def installed(host: Host, deb: Path) -> Host:
     """A fresh host on which `apt install ./flaskapp_*.deb` has run, serving."""
     host.apt_install(deb)

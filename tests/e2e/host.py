@@ -32,6 +32,12 @@ class HostError(RuntimeError):
     pass
 
 
+def said(result: subprocess.CompletedProcess) -> str:
+    """Everything a command printed: dpkg passes a maintainer script's stderr to apt's
+    stdout or stderr depending on how apt runs it."""
+    return result.stdout + result.stderr
+
+
 def eventually(condition: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
     """Waits until condition() holds: for what a service does after a command returns."""
     deadline = time.monotonic() + timeout

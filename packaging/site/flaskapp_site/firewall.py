@@ -398,28 +398,36 @@ class Ufw:
 # --- firewalld -------------------------------------------------------------------------------
 
 class Firewalld:
+    """flaskapp's own service, not the shared "http": removing it never takes away an
+    admin's. firewalld learns of service files only when it reloads its permanent
+    configuration, which would also drop the admin's runtime-only changes; so the service
+    is defined through firewalld itself (/etc/firewalld/services/flaskapp.xml, its own
+    file), and the running firewall gets the port until its next reload."""
+
     name = "firewalld"
 
     def active(self) -> bool:
         return have("firewall-cmd") and run("firewall-cmd", "--state").stdout.strip() == "running"
 
+    @staticmethod
+    def runtime_allows(port: int, *services: str) -> bool:
+        return any(run("firewall-cmd", "--query-service", service).returncode == 0 for service in services) \
+            or run("firewall-cmd", "--query-port", f"{port}/tcp").returncode == 0
+
     def open(self, port: int, say: Say) -> None:
         mark = STATE / "firewalld"
-        if run("firewall-cmd", "--query-service", MARK).returncode == 0:
+        ours = run("firewall-cmd", "--permanent", "--query-service", MARK).returncode == 0
+        if ours and self.runtime_allows(port, MARK):
             return  # from an earlier configure
-        if not mark.exists() and any(
-            run("firewall-cmd", *query).returncode == 0
-            for query in (("--query-service", "http"), ("--query-port", f"{port}/tcp"))
-        ):
+        if not mark.exists() and not ours and self.runtime_allows(port, "http"):
             say(f"firewalld already allows port {port}; left as it is")
             return
-        # flaskapp's own service (/usr/lib/firewalld/services/flaskapp.xml), not the shared
-        # "http": removing it never takes away an admin's. A firewalld started before it was
-        # installed learns of it only through a reload of its permanent configuration,
-        # which would also drop the admin's runtime-only changes: so the permanent
-        # configuration gets the service and the runtime gets the port itself.
-        checked("firewall-cmd", "--permanent", "--add-service", MARK)
-        if run("firewall-cmd", "--add-service", MARK).returncode != 0:
+        if run("firewall-cmd", "--permanent", "--info-service", MARK).returncode != 0:
+            checked("firewall-cmd", "--permanent", "--new-service", MARK)
+            checked("firewall-cmd", "--permanent", "--service", MARK, "--add-port", f"{port}/tcp")
+        if not ours:
+            checked("firewall-cmd", "--permanent", "--add-service", MARK)
+        if not self.runtime_allows(port, MARK):
             checked("firewall-cmd", "--add-port", f"{port}/tcp")
         STATE.mkdir(parents=True, exist_ok=True)
         mark.touch()
@@ -432,12 +440,16 @@ class Firewalld:
         if self.active():
             run("firewall-cmd", "--remove-service", MARK)
             run("firewall-cmd", "--remove-port", f"{port}/tcp")
-            checked("firewall-cmd", "--permanent", "--remove-service", MARK)
+            run("firewall-cmd", "--permanent", "--remove-service", MARK)
+            checked("firewall-cmd", "--permanent", "--delete-service", MARK)
             say(f"firewalld: removed service {MARK}, now and permanently")
         elif have("firewall-offline-cmd"):
             # firewalld is stopped: its permanent configuration is changed in place.
-            checked("firewall-offline-cmd", "--remove-service", MARK)
+            run("firewall-offline-cmd", "--remove-service", MARK)
+            checked("firewall-offline-cmd", "--delete-service", MARK)
             say(f"firewalld (stopped): removed service {MARK} from its permanent configuration")
+        # firewalld keeps a backup of each file it deletes: of flaskapp's own, nothing stays.
+        Path(f"/etc/firewalld/services/{MARK}.xml.old").unlink(missing_ok=True)
         mark.unlink()
 
 
