@@ -14,7 +14,7 @@ PYTEST := $(VENV)/bin/pytest
 # Recursive (=) so that dpkg-dev is only needed once `make deb` has installed it.
 DEB = dist/flaskapp_$(shell dpkg-parsechangelog -S Version)_$(shell dpkg --print-architecture).deb
 # What the tests need from Debian, beside the build dependencies.
-TEST_DEPENDS := aptly gnupg iproute2 lintian mmdebstrap nftables nginx-core python3-venv systemd-container wrk
+TEST_DEPENDS := aptly dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core piuparts python3-venv systemd-container wrk
 
 .PHONY: deb build-deps test test-fast test-deps repo bench clean
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# flaskapp-site's modules, as the package installs them in /usr/lib/flaskapp.
+sys.path.insert(0, str(REPO / "packaging/site"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -33,3 +33,35 @@ def build_newer_deb(source_tree: Path, workdir: Path) -> Path:
     subprocess.run(["make", "-C", str(source), "deb"], check=True, stdout=subprocess.DEVNULL)
     (built,) = (source / "dist").glob(f"flaskapp_{new}_*.deb")
     return built
+
+
+def changelog_version(text: str) -> str:
+    return re.match(r"^\S+ \(([^)]+)\)", text).group(1)
+
+
+def previous_release(source_tree: Path) -> str | None:
+    """The last commit before the version in debian/changelog became the current one: the
+    release that hosts upgrade from. None without that much git history (a shallow clone)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(source_tree), *args],
+                              check=True, capture_output=True, text=True).stdout
+
+    current = changelog_version((source_tree / "debian/changelog").read_text())
+    bump = None  # the commit that made the current version: the first of its work
+    for commit in git("log", "--format=%H", "--", "debian/changelog").split():
+        if changelog_version(git("show", f"{commit}:debian/changelog")) != current:
+            return f"{bump}^" if bump else "HEAD"
+        bump = commit
+    return None
+
+
+def build_release(source_tree: Path, commit: str, workdir: Path) -> Path:
+    """Builds the package as it was at `commit`, with that commit's own `make deb`."""
+    source = workdir / "source"
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(source_tree), "archive", commit],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    subprocess.run(["make", "-C", str(source), "deb"], check=True, stdout=subprocess.DEVNULL)
+    (built,) = (source / "dist").glob("flaskapp_*.deb")
+    return built

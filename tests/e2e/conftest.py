@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
-from .builds import build_newer_deb
+from .builds import build_newer_deb, build_release, previous_release
 from .host import Host
 from .image import image_root
 
@@ -69,6 +69,15 @@ def image(deb: Path) -> Path:
 def newer_deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same package with a higher version, built from a copy of this tree: the upgrade."""
     return build_newer_deb(REPO, tmp_path_factory.mktemp("newer"))
+
+
+@pytest.fixture(scope="session")
+def previous_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package as last released (the commit before this version's work), built from git."""
+    commit = previous_release(REPO)
+    if commit is None:
+        pytest.skip("no git history of the previous release here (a shallow clone?)")
+    return build_release(REPO, commit, tmp_path_factory.mktemp("previous"))
 
 
 @contextmanager

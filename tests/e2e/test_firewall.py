@@ -323,3 +323,27 @@ def test_no_firewall_changes_nothing_and_says_so(host: Host, deb: Path) -> None:
     output = host.apt_install(deb).stdout
     assert "no firewall drops incoming traffic here; nothing to open for port 80" in output
     assert port_80(host) == "open"
+
+
+# How an admin saves the live rules, flaskapp's among them, and where they end up.
+SAVES: dict[str, tuple[str, str]] = {
+    "iptables": ("netfilter-persistent save", "/etc/iptables/rules.v4"),
+    "nftables": ("(echo 'flush ruleset'; nft list ruleset) > /etc/nftables.conf", "/etc/nftables.conf"),
+}
+
+
+@pytest.mark.parametrize("firewall", SAVES)
+def test_a_saved_rule_set_does_not_bring_the_rule_back_after_remove(
+    nginx_host: Host, deb: Path, firewall: str
+) -> None:
+    FIREWALLS[firewall](nginx_host)
+    nginx_host.apt_install(deb)
+    save, saved = SAVES[firewall]
+    nginx_host.run("sh", "-c", save)
+    assert "flaskapp" in nginx_host.file(saved).content
+
+    nginx_host.run("apt-get", "remove", "--yes", "flaskapp")
+    assert "flaskapp" not in nginx_host.file(saved).content
+    nginx_host.reboot()
+    assert flaskapp_rules(nginx_host, firewall) == []
+    assert port_80(nginx_host) == "filtered"

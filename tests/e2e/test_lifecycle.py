@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .host import Host, eventually
+from .test_firewall import block_with_nftables, port_80
 
 SITE_LINK = "/etc/nginx/sites-enabled/flaskapp"
 
@@ -92,6 +93,7 @@ def test_purge_leaves_nothing_behind_and_gives_back_the_default_site(installed: 
         check=False,
     ).stdout
     assert leftovers == ""
+    assert installed.file("/opt").is_directory  # the FHS's, not flaskapp's to take away
     assert installed.file("/etc/nginx/sites-enabled/default").is_symlink
     assert nginx_is_healthy(installed)
     eventually(lambda: "Welcome to nginx" in installed.get("/").text, what="default site served")
@@ -121,3 +123,21 @@ def test_install_onto_an_nginx_broken_elsewhere_changes_nothing_and_can_be_finis
     host.run("rm", "/etc/nginx/sites-enabled/broken")
     host.run("dpkg", "--configure", "-a")
     assert host.wait_until_serving().text == "Hello World!"
+
+
+def test_upgrade_from_the_previous_release_keeps_serving_and_moves_the_rule_after_the_admins(
+    nginx_host: Host, previous_deb: Path, deb: Path
+) -> None:
+    block_with_nftables(nginx_host)
+    nginx_host.apt_install(previous_deb)
+    nginx_host.wait_until_serving()
+
+    nginx_host.apt_install(deb)
+
+    assert nginx_host.run("curl", "--silent", "http://localhost/").stdout == "Hello World!"
+    # The client the admin blocks is blocked, whatever the previous release did.
+    assert port_80(nginx_host) == "filtered"
+    chain = nginx_host.run("nft", "list", "chain", "inet", "filter", "input").stdout
+    assert chain.count('comment "flaskapp"') == 1
+    assert chain.index(f"ip saddr {nginx_host.link.local_address} drop") < chain.index('comment "flaskapp"')
+    assert nginx_host.file("/etc/flaskapp/site.conf").is_file

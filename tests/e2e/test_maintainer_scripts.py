@@ -37,8 +37,8 @@ def test_abort_remove_puts_back_the_site_and_the_port(nginx_host: Host, deb: Pat
 def test_a_dependency_file_that_does_not_compile_is_named_and_the_install_finishes(
     installed: Host, deb: Path
 ) -> None:
-    site_packages = "/opt/venvs/flaskapp/lib/python3*/site-packages"
-    installed.run("sh", "-c", f"echo 'def broken(:' > {site_packages}/broken_dep.py")
+    site_packages = installed.run("sh", "-c", "echo /opt/venvs/flaskapp/lib/python3*/site-packages").stdout
+    installed.file(f"{site_packages.strip()}/broken_dep.py").write("def broken(:\n")
     result = installed.run("apt-get", "install", "--reinstall", "--yes", f"/root/{deb.name}")
     assert "broken_dep.py" in said(result)
     assert "did not compile to bytecode" in said(result)
@@ -78,7 +78,7 @@ def test_installing_in_a_chroot_leaves_the_machines_firewall_alone(
     """A chroot (mmdebstrap, piuparts, sbuild) shares the network namespace of the machine it
     runs on: here, a namespace of the test's whose firewall drops, as a build machine's might."""
     root = tmp_path / "chroot"
-    for sub in ("upper", "work", "root"):
+    for sub in ("upper", "work", "chroot"):
         (tmp_path / sub).mkdir()
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                     f"lowerdir={image},upperdir={tmp_path / 'upper'},workdir={tmp_path / 'work'}",

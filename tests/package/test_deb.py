@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from flaskapp_site import nginx
+from flaskapp_site.settings import Settings
 
 from ..conftest import REPO
 
@@ -91,20 +93,32 @@ def test_maintainer_scripts_are_valid_posix_shell(unpacked: Path) -> None:
         subprocess.run(["sh", "-n", str(path)], check=True)
 
 
-def test_nginx_site_passes_nginx_t(unpacked: Path, tmp_path: Path) -> None:
-    # A prefix and main config of its own: the site is checked without touching /etc/nginx.
+@pytest.mark.parametrize("settings", [
+    Settings(), Settings(server_names=["example.org", "*.example.org"], default_server="no"),
+])
+def test_nginx_site_passes_nginx_t(unpacked: Path, tmp_path: Path, settings: Settings) -> None:
+    # A prefix and main config of its own: the site is checked without touching /etc/nginx,
+    # with the listen.conf that flaskapp-site would write for these settings.
+    listen = tmp_path / "listen.conf"
+    listen.write_text(nginx.render_listen(settings, settings.default_server != "no"))
+    site = tmp_path / "site"
+    site.write_text((unpacked / "etc/nginx/sites-available/flaskapp").read_text().replace(
+        str(nginx.STATE / "listen.conf"), str(listen)))
     conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        f"pid {tmp_path}/nginx.pid;\n"
-        "events {}\n"
-        f"http {{ include {unpacked}/etc/nginx/sites-available/flaskapp; }}\n"
-    )
+    conf.write_text(f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{ include {site}; }}\n")
     result = subprocess.run(
         ["nginx", "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)],
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def test_units_document_themselves_with_files_the_package_ships(unpacked: Path) -> None:
+    for unit in (unpacked / "lib/systemd/system").glob("*"):
+        for line in unit.read_text().splitlines():
+            if line.startswith("Documentation=file://"):
+                assert (unpacked / line.removeprefix("Documentation=file:///")).is_file(), unit.name
 
 
 def test_lintian_finds_no_errors_or_warnings(deb: Path) -> None:

@@ -168,8 +168,13 @@ class Iptables:
         chain = self.chain()
         if chain is None:
             return
-        if any(is_ours(rule) for rule in chain.reachable()):
-            return  # from an earlier configure
+        reachable = chain.reachable()
+        if reachable and is_ours(reachable[-1]) and sum(map(is_ours, chain.rules)) == 1:
+            return  # from an earlier configure, still after every rule of the admin's
+        # Anywhere else (flaskapp 0.1 inserted it first; the admin added rules since): moved.
+        for rule in filter(is_ours, chain.rules):
+            checked(self.tool, "-w", "-D", "INPUT", *rule)
+        chain = self.chain()
         if any(chain.accepts_everyone_on(rule, port) for rule in chain.reachable()):
             say(f"{self.tool} already accepts port {port}; left as it is")
             return
@@ -186,6 +191,29 @@ class Iptables:
             if is_ours(rule):
                 checked(self.tool, "-w", "-D", "INPUT", *rule)
                 say(f"{self.tool}: removed the rule for port {port}/tcp")
+        # `netfilter-persistent save` stores the live rules, flaskapp's too: without this,
+        # the next boot would open the port again for a package that is gone.
+        saved = SAVED_RULES.get(self.tool)
+        if saved and forget_saved(saved, lambda line: line.startswith("-A INPUT ")
+                                  and is_ours(shlex.split(line)[2:])):
+            say(f"{self.tool}: removed flaskapp's rule from {saved}")
+
+
+# Where netfilter-persistent saves each tool's rules.
+SAVED_RULES = {"iptables": Path("/etc/iptables/rules.v4"), "ip6tables": Path("/etc/iptables/rules.v6")}
+
+
+def forget_saved(path: Path, is_flaskapps: Callable[[str], bool]) -> bool:
+    """Drops flaskapp's own lines from a saved rule set (and nothing else); True if any."""
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except OSError:
+        return False
+    kept = [line for line in lines if not is_flaskapps(line)]
+    if len(kept) == len(lines):
+        return False
+    path.write_text("".join(kept))
+    return True
 
 
 def iptables_tools() -> list[str]:
@@ -295,6 +323,9 @@ def nft_input_chains(ruleset: dict) -> list[NftChain]:
     return list(chains.values())
 
 
+NFTABLES_CONF = Path("/etc/nftables.conf")
+
+
 class Nftables:
     name = "nftables"
 
@@ -311,8 +342,16 @@ class Nftables:
 
     def open(self, port: int, say: Say) -> None:
         for chain in self.chains():
-            if not chain.drops() or any(rule.get("comment") == MARK for rule in chain.reachable()):
+            if not chain.drops():
                 continue
+            ours = [rule for rule in chain.rules if rule.get("comment") == MARK]
+            reachable = chain.reachable()
+            if ours and reachable and ours == [reachable[-1]]:
+                continue  # from an earlier configure, still after every rule of the admin's
+            # Anywhere else (flaskapp 0.1 inserted it first; the admin added rules since): moved.
+            for rule in ours:
+                checked("nft", "delete", "rule", *chain.where.split(), "handle", str(rule["handle"]))
+                chain.rules.remove(rule)
             if any(nft_accepts_everyone_on(rule, port) for rule in chain.reachable()):
                 say(f"nftables chain {chain.where} already accepts port {port}; left as it is")
                 continue
@@ -330,6 +369,10 @@ class Nftables:
                 if rule.get("comment") == MARK:
                     checked("nft", "delete", "rule", *chain.where.split(), "handle", str(rule["handle"]))
                     say(f"nftables: removed the rule for port {port}/tcp from chain {chain.where}")
+        # `nft list ruleset > /etc/nftables.conf` saves flaskapp's rule too: exactly its line goes.
+        ours = f'tcp dport {port} accept comment "{MARK}"'
+        if forget_saved(NFTABLES_CONF, lambda line: line.strip() == ours):
+            say(f"nftables: removed flaskapp's rule from {NFTABLES_CONF}")
 
 
 # --- ufw --------------------------------------------------------------------------------------
