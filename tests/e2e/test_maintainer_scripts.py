@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .host import Host, said
 from .network import new_link
-from .test_firewall import drop_with_nftables, flaskapp_rules, port_80
+from .test_firewall import NFTABLES_CONF, drop_with_nftables, flaskapp_rules, port_80
 
 SITE_LINK = "/etc/nginx/sites-enabled/flaskapp"
 
@@ -85,8 +85,8 @@ def test_installing_in_a_chroot_leaves_the_machines_firewall_alone(
                     str(root)], check=True)
     link = new_link()
     try:
-        ruleset = "table inet filter { chain input { type filter hook input priority 0; policy drop; } }"
-        subprocess.run(["ip", "netns", "exec", link.name, "nft", ruleset], check=True)
+        subprocess.run(["ip", "netns", "exec", link.name, "nft", "-f", "-"],
+                       input=NFTABLES_CONF, text=True, check=True)
         before = subprocess.run(["ip", "netns", "exec", link.name, "nft", "list", "ruleset"],
                                 check=True, capture_output=True, text=True).stdout
         (root / "root" / deb.name).write_bytes(deb.read_bytes())
