@@ -35,7 +35,7 @@ test-deps:
 	test -x $(PYTEST) || /usr/bin/python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
 
-LINTED := src tests benchmarks packaging/config packaging/site
+LINTED := src tests benchmarks packaging/config packaging/site packaging/platform
 
 test: deb test-deps
 	$(VENV)/bin/ruff check $(LINTED)

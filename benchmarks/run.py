@@ -53,7 +53,7 @@ server {{
 """
 # The tutorial's `gunicorn --bind 0.0.0.0:5000 app:app &`, as root, from the same venv.
 TUTORIAL_GUNICORN = ["systemd-run", "--unit=tutorial-gunicorn", "--working-directory=/root",
-                     "/opt/venvs/flaskapp/bin/gunicorn", "--bind", "0.0.0.0:5000", "flaskapp.wsgi:app"]
+                     "/opt/venvs/flaskapp/bin/gunicorn", "--bind", "0.0.0.0:5000", "flaskapp:create_app()"]
 
 CPUS = len(os.sched_getaffinity(0))  # the test host sees the same CPUs
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# flaskapp-site's modules, as the package installs them in /usr/lib/flaskapp.
+# flaskapp-site's modules, as the package installs them in /usr/lib/flaskapp, and the
+# platform's, as the build copies them into the venv.
 sys.path.insert(0, str(REPO / "packaging/site"))
+sys.path.insert(0, str(REPO / "packaging/platform"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -4,7 +4,8 @@ import os
 
 # No `bind`: the listening socket comes from flaskapp.socket (systemd socket activation).
 # Setting one would make gunicorn open a listener of its own and drop the systemd one.
-wsgi_app = "flaskapp.wsgi:app"
+# No `wsgi_app` either: flaskapp.service names the app (see setup.cfg), so that an edited
+# copy of this file never keeps an old app's name.
 
 # Worker processes: GUNICORN_WORKERS in /etc/flaskapp/flaskapp.env, else one per CPU + 1
 # (2 on a 1-vCPU VM, about 30 MiB each). Sync workers, one request at a time: nginx buffers

@@ -6,21 +6,26 @@ import email.utils
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 NEWER_VERSION_SUFFIX = "+e2e1"
 
 
-def build_newer_deb(source_tree: Path, workdir: Path) -> Path:
+def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSION_SUFFIX,
+                    change: Callable[[Path], None] | None = None) -> Path:
     """Builds a copy of source_tree whose version (setup.cfg and debian/changelog) has
-    NEWER_VERSION_SUFFIX added, with `make deb`, and returns the .deb."""
+    `suffix` added, after `change` (given the copy) edited it, with `make deb`, and returns
+    the .deb."""
     source = workdir / "source"
     shutil.copytree(source_tree, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
+    if change is not None:
+        change(source)
     old = subprocess.run(
         ["dpkg-parsechangelog", "-S", "Version"], cwd=source, check=True, capture_output=True, text=True
     ).stdout.strip()
-    new = old + NEWER_VERSION_SUFFIX
+    new = old + suffix
     setup_cfg = source / "setup.cfg"
     setup_cfg.write_text(re.sub(r"(?m)^version = .*$", f"version = {new}", setup_cfg.read_text()))
     changelog = source / "debian/changelog"

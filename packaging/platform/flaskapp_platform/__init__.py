@@ -1,0 +1,15 @@
+"""The platform around the app in the slot: what every app gets from the package without a
+line of its own. gunicorn serves ``flaskapp_platform.wsgi:app``, which loads the app named in
+setup.cfg (the ``flaskapp.app`` entry point) and gives it:
+
+- ``SECRET_KEY``, read from the file FLASKAPP_SECRET_KEY_FILE names (/etc/flaskapp/secret_key);
+- every ``FLASKAPP_<NAME>`` of the environment (/etc/flaskapp/flaskapp.env) as
+  ``app.config["<NAME>"]``;
+- ``GET /healthz``: ``{"status": "ok", "version": <the installed Debian package version>}``,
+  503 when a health check the app registered fails (see ``health_check``).
+"""
+
+from .health import health_check
+from .loader import load_app
+
+__all__ = ["health_check", "load_app"]

@@ -1,0 +1,92 @@
+"""An app of one's own in the slot: its instance folder is the service's writable state,
+and an app that cannot be loaded fails the install instead of the first visitor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO
+from .builds import build_newer_deb
+from .host import Host, said
+
+# A view that keeps a count in the app's instance folder, made the way Flask's tutorial
+# makes it (os.makedirs(app.instance_path)), with no code for the package.
+COUNTER = '''
+
+import os
+
+from flask import current_app
+
+
+@bp.get("/visits")
+def visits() -> str:
+    os.makedirs(current_app.instance_path, exist_ok=True)
+    path = os.path.join(current_app.instance_path, "visits")
+    count = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    with open(path, "w") as file:
+        file.write(str(count))
+    return str(count)
+'''
+STATE = "/var/lib/flaskapp/app"
+
+
+def add_counter(source: Path) -> None:
+    views = source / "src/flaskapp/views.py"
+    views.write_text(views.read_text() + COUNTER)
+
+
+def break_the_factory(source: Path) -> None:
+    init = source / "src/flaskapp/__init__.py"
+    init.write_text(init.read_text().replace(
+        '    app = Flask(__name__)\n', '    raise RuntimeError("no database configured")\n'))
+
+
+@pytest.fixture(scope="module")
+def counting_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("counting"), "+counting1", add_counter)
+
+
+@pytest.fixture(scope="module")
+def broken_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("broken"), "+broken1", break_the_factory)
+
+
+def test_the_apps_instance_folder_is_writable_state_kept_until_purge(host: Host, counting_deb: Path) -> None:
+    host.apt_install(counting_deb)
+    host.wait_until_serving()
+    assert [host.get("/visits").text for _ in range(2)] == ["1", "2"]
+    counter = host.file(f"{STATE}/flaskapp-instance/visits")
+    assert (counter.user, counter.content) == ("flaskapp", "2")
+    state = host.file(STATE)
+    assert (state.user, state.group, state.mode) == ("flaskapp", "flaskapp", 0o750)
+    # The package's own bookkeeping stays root's.
+    assert host.file("/var/lib/flaskapp/nginx").user == "root"
+
+    host.run("systemctl", "restart", "flaskapp")
+    assert host.get("/visits").text == "3"
+    host.run("apt-get", "remove", "--yes", "flaskapp")
+    assert counter.content == "3"
+    host.run("apt-get", "purge", "--yes", "flaskapp")
+    assert not host.file("/var/lib/flaskapp").exists
+
+
+def test_an_app_that_cannot_be_loaded_fails_the_install_with_its_traceback(
+    host: Host, broken_deb: Path
+) -> None:
+    result = host.apt_install(broken_deb, check=False)
+    assert result.returncode != 0
+    assert "RuntimeError: no database configured" in said(result)
+    assert "the app cannot be loaded" in said(result)
+    assert not host.service("flaskapp.service").is_active
+
+
+def test_an_upgrade_to_an_app_that_cannot_be_loaded_keeps_the_old_version_serving(
+    installed: Host, deb: Path, broken_deb: Path
+) -> None:
+    result = installed.apt_install(broken_deb, check=False)
+    assert result.returncode != 0
+    assert "RuntimeError: no database configured" in said(result)
+    assert installed.get("/").text == "Hello World!"
+    assert installed.get("/healthz").json()["version"] == deb.name.split("_")[1]
