@@ -16,8 +16,12 @@ from .host import Host, said
 COUNTER = '''
 
 import os
+import socket
 
+import click
 from flask import current_app
+
+bp.cli_group = None  # its commands are the app's own: `flaskapp init-counter`
 
 
 @bp.get("/visits")
@@ -28,6 +32,23 @@ def visits() -> str:
     with open(path, "w") as file:
         file.write(str(count))
     return str(count)
+
+
+@bp.cli.command("init-counter")
+def init_counter() -> None:
+    os.makedirs(current_app.instance_path, exist_ok=True)
+    with open(os.path.join(current_app.instance_path, "visits"), "w") as file:
+        file.write("100")
+    click.echo("counter set to 100")
+
+
+@bp.cli.command("net-check")
+def net_check() -> None:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except OSError as error:
+        raise SystemExit(f"no network: {error}") from None
+    click.echo("network: yes")
 '''
 STATE = "/var/lib/flaskapp/app"
 
@@ -70,6 +91,28 @@ def test_the_apps_instance_folder_is_writable_state_kept_until_purge(host: Host,
     assert counter.content == "3"
     host.run("apt-get", "purge", "--yes", "flaskapp")
     assert not host.file("/var/lib/flaskapp").exists
+
+
+def test_the_apps_cli_runs_as_the_service(host: Host, counting_deb: Path) -> None:
+    host.apt_install(counting_deb)
+    assert "counter set to 100" in host.run("flaskapp", "init-counter").stdout
+    counter = host.file(f"{STATE}/flaskapp-instance/visits")
+    assert counter.user == "flaskapp"
+    assert host.get("/visits").text == "101"  # what the CLI wrote, the service reads and writes
+    assert "/visits" in host.run("flaskapp", "routes").stdout
+
+    refused = host.run("runuser", "-u", "nobody", "--", "flaskapp", "routes", check=False)
+    assert refused.returncode == 1
+    assert "run it as root" in refused.stderr
+
+    # The service's sandbox is the CLI's: no network, until a drop-in gives the service some.
+    no_network = host.run("flaskapp", "net-check", check=False)
+    assert no_network.returncode == 1 and "no network" in said(no_network)
+    host.run("mkdir", "-p", "/etc/systemd/system/flaskapp.service.d")
+    host.file("/etc/systemd/system/flaskapp.service.d/network.conf").write(
+        "[Service]\nPrivateNetwork=no\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n")
+    host.run("systemctl", "daemon-reload")
+    assert host.run("flaskapp", "net-check").stdout.strip() == "network: yes"
 
 
 def test_an_app_that_cannot_be_loaded_fails_the_install_with_its_traceback(

@@ -59,3 +59,4 @@ def test_an_unknown_setting_is_a_warning_not_an_error(tmp_path: Path) -> None:
 def test_the_shipped_template_holds_the_defaults() -> None:
     settings = load(REPO / "packaging/site/site.conf", Path("/nonexistent"))
     assert (settings.server_names, settings.default_server, settings.open_http_port) == (["_"], "auto", True)
+
