@@ -49,13 +49,34 @@ def net_check() -> None:
     except OSError as error:
         raise SystemExit(f"no network: {error}") from None
     click.echo("network: yes")
+
+
+@bp.cli.command("migrate-counter")
+def migrate_counter() -> None:
+    # Version 2's migration, which needs what an admin configures (a database's address, say).
+    if not current_app.config.get("MIGRATION_OK"):
+        raise SystemExit("database unreachable: set FLASKAPP_MIGRATION_OK=true")
+    with open(os.path.join(current_app.instance_path, "migrated"), "w") as file:
+        file.write("yes")
 '''
 STATE = "/var/lib/flaskapp/app"
+
+
+def declare(source: Path, phase: str, command: str) -> None:
+    """What the README says an app's developer writes in setup.cfg."""
+    setup_cfg = source / "setup.cfg"
+    setup_cfg.write_text(setup_cfg.read_text().replace(f"\n{phase} =\n", f"\n{phase} = {command}\n"))
 
 
 def add_counter(source: Path) -> None:
     views = source / "src/flaskapp/views.py"
     views.write_text(views.read_text() + COUNTER)
+    declare(source, "install", "init-counter")
+
+
+def add_a_migration(source: Path) -> None:
+    add_counter(source)
+    declare(source, "upgrade", "migrate-counter")
 
 
 def break_the_factory(source: Path) -> None:
@@ -70,25 +91,31 @@ def counting_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def migrating_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("migrating"), "+counting2", add_a_migration)
+
+
+@pytest.fixture(scope="module")
 def broken_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_newer_deb(REPO, tmp_path_factory.mktemp("broken"), "+broken1", break_the_factory)
 
 
 def test_the_apps_instance_folder_is_writable_state_kept_until_purge(host: Host, counting_deb: Path) -> None:
-    host.apt_install(counting_deb)
+    output = host.apt_install(counting_deb).stdout
+    assert "running the app's install command: flaskapp init-counter" in output
     host.wait_until_serving()
-    assert [host.get("/visits").text for _ in range(2)] == ["1", "2"]
+    assert [host.get("/visits").text for _ in range(2)] == ["101", "102"]
     counter = host.file(f"{STATE}/flaskapp-instance/visits")
-    assert (counter.user, counter.content) == ("flaskapp", "2")
+    assert (counter.user, counter.content) == ("flaskapp", "102")
     state = host.file(STATE)
     assert (state.user, state.group, state.mode) == ("flaskapp", "flaskapp", 0o750)
     # The package's own bookkeeping stays root's.
     assert host.file("/var/lib/flaskapp/nginx").user == "root"
 
     host.run("systemctl", "restart", "flaskapp")
-    assert host.get("/visits").text == "3"
+    assert host.get("/visits").text == "103"
     host.run("apt-get", "remove", "--yes", "flaskapp")
-    assert counter.content == "3"
+    assert counter.content == "103"
     host.run("apt-get", "purge", "--yes", "flaskapp")
     assert not host.file("/var/lib/flaskapp").exists
 
@@ -113,6 +140,29 @@ def test_the_apps_cli_runs_as_the_service(host: Host, counting_deb: Path) -> Non
         "[Service]\nPrivateNetwork=no\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n")
     host.run("systemctl", "daemon-reload")
     assert host.run("flaskapp", "net-check").stdout.strip() == "network: yes"
+
+
+def test_a_failing_migration_leaves_the_old_version_serving_until_fixed(
+    host: Host, counting_deb: Path, migrating_deb: Path
+) -> None:
+    host.apt_install(counting_deb)
+    host.wait_until_serving()
+    assert host.get("/visits").text == "101"
+
+    result = host.apt_install(migrating_deb, check=False)
+
+    assert result.returncode != 0
+    assert "database unreachable" in said(result)
+    assert "the app's upgrade command 'flaskapp migrate-counter' failed" in said(result)
+    assert host.get("/visits").text == "102"  # the old version, and its data
+    assert host.get("/healthz").json()["version"] == counting_deb.name.split("_")[1]
+
+    env = host.file("/etc/flaskapp/flaskapp.env")
+    env.write(env.content + "FLASKAPP_MIGRATION_OK=true\n")
+    host.run("dpkg", "--configure", "-a")
+    assert host.get("/healthz").json()["version"] == migrating_deb.name.split("_")[1]
+    assert host.file(f"{STATE}/flaskapp-instance/migrated").content == "yes"
+    assert host.get("/visits").text == "103"
 
 
 def test_an_app_that_cannot_be_loaded_fails_the_install_with_its_traceback(

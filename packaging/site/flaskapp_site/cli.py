@@ -5,7 +5,9 @@
     flaskapp-site firewall open   the port as the settings say (at boot, after a firewall reload)
     flaskapp-site firewall close  takes away exactly the rules flaskapp added
     flaskapp-site status          the settings, and which site answers requests by IP
-    flaskapp-site check-app       loads the app as the service would (postinst, before it starts)
+    flaskapp-site prepare-app install|upgrade
+                                  loads the app as the service would, then runs the commands
+                                  setup.cfg declares (postinst, before the service restarts)
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 
 from . import firewall, nginx
-from .app_check import check_app
+from .app_setup import prepare
 from .settings import SETTINGS, Settings, SettingsError, load
 
 
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     firewall_command = commands.add_parser("firewall", help="open or close the port alone")
     firewall_command.add_argument("action", choices=["open", "close"])
     commands.add_parser("status", help="show the settings and which site answers by IP")
-    commands.add_parser("check-app", help="load the app as the service would, and say why it fails")
+    prepare_command = commands.add_parser("prepare-app", help="load the app and run its declared commands")
+    prepare_command.add_argument("phase", choices=["install", "upgrade"])
     args = parser.parse_args(argv)
 
     try:
@@ -69,19 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "firewall" and args.action == "close":
             firewall.close_port(firewall.PORT, say, warn)
             return 0
-        if args.command == "check-app":
+        if args.command == "prepare-app":
             if not systemd_runs_the_system():
                 say("not running under systemd (a chroot?): the app is not loaded here")
                 return 0
-            result = check_app()
-            if result.returncode != 0:
-                print(result.stdout + result.stderr, file=sys.stderr, end="")
-                print("flaskapp: the app cannot be loaded (see above), so the service was not "
-                      "(re)started; on an upgrade the running version keeps serving. Fix the app, "
-                      "build and install the package again (or fix /etc/flaskapp and run "
-                      "'dpkg --configure -a').", file=sys.stderr)
-                return 1
-            return 0
+            return prepare(args.phase, say, lambda message: print(f"flaskapp: {message}", file=sys.stderr))
         settings = load()
         for message in settings.warnings:
             warn(message)

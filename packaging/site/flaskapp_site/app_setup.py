@@ -1,0 +1,51 @@
+"""What postinst does with the app before the new version serves, as the service would do it
+(/usr/bin/flaskapp's way: its user, configuration, state directory and sandbox):
+
+1. load it once, so that a broken app fails the install with its traceback instead of the
+   first visitor;
+2. run the commands its developer declared in setup.cfg's [flaskapp] section: `install` on
+   the first configure (create the schema), `upgrade` on every upgrade (migrate).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from .as_service import run_as_service
+
+VENV = Path("/opt/venvs/flaskapp")
+FLASK = [str(VENV / "bin/flask"), "--app", "flaskapp_platform.wsgi:app"]
+LOAD = [str(VENV / "bin/gunicorn"), "--check-config", "--config", "/etc/flaskapp/gunicorn.conf.py",
+        "flaskapp_platform.wsgi:app"]
+FAILED = ("so the service was not (re)started: on an upgrade the running version keeps serving. "
+          "Fix it, then run 'dpkg --configure -a' (or install a fixed package).")
+
+Say = Callable[[str], None]
+
+
+def declared_commands(phase: str) -> list[str]:
+    """The commands setup.cfg declares for `phase` (written into the venv by the build)."""
+    found = list(VENV.glob("lib/python3*/site-packages/flaskapp_platform/commands.json"))
+    if not found:
+        return []
+    return json.loads(found[0].read_text()).get(phase, [])
+
+
+def prepare(phase: str, say: Say, fail: Say) -> int:
+    # The unit as this version ships it (debhelper's section reloads it only after this).
+    subprocess.run(["systemctl", "daemon-reload"], check=False)
+    if run_as_service(LOAD) != 0:
+        fail(f"the app cannot be loaded (see above), {FAILED}")
+        return 1
+    for command in declared_commands(phase):
+        say(f"running the app's {phase} command: flaskapp {command}")
+        status = run_as_service([*FLASK, *shlex.split(command)])
+        if status != 0:
+            fail(f"the app's {phase} command 'flaskapp {command}' failed (exit {status}, see above), "
+                 + FAILED)
+            return 1
+    return 0
