@@ -68,10 +68,15 @@ def declare(source: Path, phase: str, command: str) -> None:
     setup_cfg.write_text(setup_cfg.read_text().replace(f"\n{phase} =\n", f"\n{phase} = {command}\n"))
 
 
+STYLE = "body { color: teal; }\n"
+
+
 def add_counter(source: Path) -> None:
     views = source / "src/flaskapp/views.py"
     views.write_text(views.read_text() + COUNTER)
     declare(source, "install", "init-counter")
+    (source / "src/flaskapp/static").mkdir()
+    (source / "src/flaskapp/static/app.css").write_text(STYLE)
 
 
 def add_a_migration(source: Path) -> None:
@@ -118,6 +123,21 @@ def test_the_apps_instance_folder_is_writable_state_kept_until_purge(host: Host,
     assert counter.content == "103"
     host.run("apt-get", "purge", "--yes", "flaskapp")
     assert not host.file("/var/lib/flaskapp").exists
+
+
+def test_static_files_are_served_by_nginx_alone_and_revalidated(host: Host, counting_deb: Path) -> None:
+    host.apt_install(counting_deb)
+    # gunicorn is not there to see the request: nginx serves it straight from the venv.
+    host.run("systemctl", "stop", "flaskapp.socket", "flaskapp.service")
+    response = host.get("/static/app.css")
+    assert response.status_code == 200 and response.text == STYLE
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"  # the site's headers too
+    again = host.get("/static/app.css", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    # The site names no Python version: it outlives a distribution upgrade.
+    assert "python3" not in host.file("/var/lib/flaskapp/nginx/static.conf").content
+
 
 
 def test_the_apps_cli_runs_as_the_service(host: Host, counting_deb: Path) -> None:

@@ -101,9 +101,11 @@ def test_nginx_site_passes_nginx_t(unpacked: Path, tmp_path: Path, settings: Set
     # with the listen.conf that flaskapp-site would write for these settings.
     listen = tmp_path / "listen.conf"
     listen.write_text(nginx.render_listen(settings, settings.default_server != "no"))
+    static = tmp_path / "static.conf"
+    static.write_text(nginx.render_static("/static", tmp_path))
     site = tmp_path / "site"
     site.write_text((unpacked / "etc/nginx/sites-available/flaskapp").read_text().replace(
-        str(nginx.STATE / "listen.conf"), str(listen)))
+        str(nginx.STATE / "listen.conf"), str(listen)).replace(str(nginx.STATE / "static.conf"), str(static)))
     conf = tmp_path / "nginx.conf"
     conf.write_text(f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{ include {site}; }}\n")
     result = subprocess.run(

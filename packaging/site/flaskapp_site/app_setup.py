@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from . import nginx
 from .as_service import run_as_service
 
 VENV = Path("/opt/venvs/flaskapp")
@@ -38,14 +39,22 @@ def declared_commands(phase: str) -> list[str]:
 def prepare(phase: str, say: Say, fail: Say) -> int:
     # The unit as this version ships it (debhelper's section reloads it only after this).
     subprocess.run(["systemctl", "daemon-reload"], check=False)
-    if run_as_service(LOAD) != 0:
+    if run_as_service(LOAD).returncode != 0:
         fail(f"the app cannot be loaded (see above), {FAILED}")
         return 1
     for command in declared_commands(phase):
         say(f"running the app's {phase} command: flaskapp {command}")
-        status = run_as_service([*FLASK, *shlex.split(command)])
+        status = run_as_service([*FLASK, *shlex.split(command)]).returncode
         if status != 0:
             fail(f"the app's {phase} command 'flaskapp {command}' failed (exit {status}, see above), "
                  + FAILED)
             return 1
+    # What nginx needs of the app (its static files), for `flaskapp-site apply`.
+    described = run_as_service([str(VENV / "bin/python"), "-m", "flaskapp_platform.describe"], capture=True)
+    if described.returncode != 0:
+        fail(f"the app cannot be described (see above), {FAILED}")
+        return 1
+    description = nginx.Paths().app_description
+    description.parent.mkdir(parents=True, exist_ok=True)
+    description.write_text(described.stdout.strip().splitlines()[-1] + "\n")
     return 0

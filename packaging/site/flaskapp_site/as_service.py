@@ -43,20 +43,21 @@ def unit_properties(show: str) -> list[str]:
     return properties
 
 
-def run_as_service(argv: list[str]) -> int:
+def run_as_service(argv: list[str], capture: bool = False) -> subprocess.CompletedProcess:
+    """Runs argv as the service would; its output is the caller's (or captured: stdout only)."""
     if os.geteuid() != 0:
         print("flaskapp: run it as root (sudo flaskapp …): it runs the app's command as the "
               "service's user, with the service's configuration", file=sys.stderr)
-        return 1
+        return subprocess.CompletedProcess(argv, 1)
     show = subprocess.run(["systemctl", "show", UNIT, *(f"--property={p}" for p in PROPERTIES)],
                           capture_output=True, text=True)
     if show.returncode != 0:
         print(f"flaskapp: cannot read {UNIT}: {show.stderr.strip()}", file=sys.stderr)
-        return 1
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        return subprocess.CompletedProcess(argv, 1)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not capture
     command = [
         "systemd-run", "--quiet", "--wait", "--collect", "--service-type=exec",
         "--pty" if interactive else "--pipe", "--working-directory=/",
         *(f"--property={p}" for p in unit_properties(show.stdout)), *argv,
     ]
-    return subprocess.run(command).returncode
+    return subprocess.run(command, stdout=subprocess.PIPE if capture else None, text=True)

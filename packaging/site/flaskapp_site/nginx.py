@@ -11,6 +11,7 @@ is undone later.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -52,6 +53,22 @@ class Paths:
     def listen_conf(self) -> Path:
         # Included by the site; generated from /etc/flaskapp/site.conf.
         return self.state / "listen.conf"
+
+    @property
+    def static_conf(self) -> Path:
+        # Included by the site: a location for the app's static files, if it has any.
+        return self.state / "static.conf"
+
+    @property
+    def static_link(self) -> Path:
+        # What static.conf serves: a link to the app's static folder, so that the site's path
+        # never names the venv's Python version and survives a distribution upgrade.
+        return self.state / "static"
+
+    @property
+    def app_description(self) -> Path:
+        # Where the app's static files are, as the app itself says (flaskapp-site prepare-app).
+        return self.state / "app.json"
 
     @property
     def site_mark(self) -> Path:
@@ -129,9 +146,9 @@ def fingerprint(paths: Paths) -> str:
     """What nginx loads of flaskapp's doing: its site and settings, and which of it and the
     default site are enabled. (Other sites are the admin's: they reload nginx themselves.)"""
     digest = hashlib.sha256()
-    for path in (paths.site, paths.listen_conf):
+    for path in (paths.site, paths.listen_conf, paths.static_conf):
         digest.update(path.read_bytes() if path.is_file() else b"-")
-    for link in (paths.link, paths.default_link):
+    for link in (paths.link, paths.default_link, paths.static_link):
         digest.update(os.readlink(link).encode() if link.is_symlink() else b"-")
     return digest.hexdigest()
 
@@ -146,7 +163,8 @@ class Snapshot:
     @classmethod
     def take(cls, paths: Paths) -> Snapshot:
         files: dict[Path, tuple[str, bytes | str] | None] = {}
-        for path in (paths.link, paths.default_link, paths.listen_conf, paths.site_mark, paths.default_mark):
+        for path in (paths.link, paths.default_link, paths.listen_conf, paths.static_conf, paths.static_link,
+                     paths.site_mark, paths.default_mark):
             if path.is_symlink():
                 files[path] = ("link", os.readlink(path))
             elif path.is_file():
@@ -177,6 +195,35 @@ def render_listen(settings: Settings, default_server: bool) -> str:
         f"listen [::]:{PORT}{flag};\n"
         f"server_name {' '.join(settings.server_names)};\n"
     )
+
+
+def render_static(url_path: str | None, link: Path) -> str:
+    if not url_path:
+        return "# The app has no static folder.\n"
+    return (
+        "# Written by flaskapp-site: the app's static files, served by nginx without gunicorn.\n"
+        f"location {url_path.rstrip('/')}/ {{\n"
+        f"    alias {link}/;\n"
+        "    # Revalidated on every use (Cache-Control: no-cache, with ETag and Last-Modified):\n"
+        "    # a 304 costs nothing, and no browser keeps a file that an upgrade replaced.\n"
+        "    # (`expires`, not add_header, which would drop the server's own headers here.)\n"
+        "    expires epoch;\n"
+        "}\n"
+    )
+
+
+def write_static(paths: Paths) -> None:
+    """static.conf and its link, from what the app said of itself at configure."""
+    try:
+        description = json.loads(paths.app_description.read_text())
+    except (OSError, ValueError):
+        description = {}
+    folder, url_path = description.get("static_folder"), description.get("static_url_path")
+    if paths.static_link.is_symlink():
+        paths.static_link.unlink()
+    if folder and url_path:
+        paths.static_link.symlink_to(folder)
+    paths.static_conf.write_text(render_static(url_path if folder else None, paths.static_link))
 
 
 def enable_once(paths: Paths, say: Say) -> None:
@@ -231,6 +278,7 @@ def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> None:
     enable_once(paths, say)
     is_default, answers_by_ip = default_role(settings, paths)
     paths.listen_conf.write_text(render_listen(settings, is_default))
+    write_static(paths)
     if paths.link.exists() and "/var/lib/flaskapp/nginx/listen.conf" not in paths.site.read_text():
         warn(f"{paths.site} does not include {paths.listen_conf} (an edited copy from an older "
              "version?): SERVER_NAMES and DEFAULT_SERVER do not apply to it")
