@@ -56,13 +56,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 report.sections.append((f"host {value.name}: status and journal", value.diagnostics()))
 
 
-# Installed on demand in the hosts that test them (from the image's apt cache, offline).
-FIREWALLS = ["firewalld", "iptables", "iptables-persistent", "nftables", "ufw"]
+# Installed on demand in the hosts that test them (from the image's apt cache, offline): the
+# firewalls, and the database an app talks to.
+ON_DEMAND = ["firewalld", "iptables", "iptables-persistent", "nftables", "postgresql", "ufw"]
 
 
 @pytest.fixture(scope="session")
 def image(deb: Path) -> Path:
-    return image_root(deb, FIREWALLS)
+    return image_root(deb, ON_DEMAND)
 
 
 @pytest.fixture(scope="session")

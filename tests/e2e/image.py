@@ -16,8 +16,10 @@ import tempfile
 from pathlib import Path
 
 SUITE = "bookworm"
-# What a minimal booted server has: systemd as PID 1, a system bus, ip/ss, curl.
-BASE_PACKAGES = ["systemd-sysv", "dbus", "iproute2", "curl", "ca-certificates"]
+# What a minimal booted server has: systemd as PID 1, a system bus, ip/ss, curl, and tzdata
+# (priority required: installed later, its postinst cannot replace the /etc/localtime that
+# systemd-nspawn binds in).
+BASE_PACKAGES = ["systemd-sysv", "dbus", "iproute2", "curl", "ca-certificates", "tzdata"]
 CACHE_DIR = Path(os.environ.get("FLASKAPP_TEST_CACHE", "/var/cache/flaskapp-tests"))
 
 
