@@ -6,10 +6,9 @@ setup.cfg (the ``flaskapp.app`` entry point) and gives it:
 - every ``FLASKAPP_<NAME>`` of the environment (/etc/flaskapp/flaskapp.env) as
   ``app.config["<NAME>"]``;
 - ``GET /healthz``: ``{"status": "ok", "version": <the installed Debian package version>}``,
-  503 when a health check the app registered fails (see ``health_check``).
+  503 when a check the app put in ``app.extensions["health_checks"]`` fails.
 """
 
-from .health import health_check
 from .loader import load_app
 
-__all__ = ["health_check", "load_app"]
+__all__ = ["load_app"]

@@ -3,7 +3,6 @@ its own checks (a database that answers, a queue that drains)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib.resources import files
 
 from flask import Flask, Response, current_app, jsonify
@@ -24,19 +23,6 @@ def package_version() -> str:
 # Read once, when the worker loads the app: while dpkg unpacks a new version (or after its
 # configure failed), a worker of the old code reports the old version.
 VERSION = package_version()
-
-
-def health_check(app: Flask, name: str) -> Callable[[Callable[[], object]], Callable[[], object]]:
-    """Registers a check: a function that raises (or returns False) when the app is unhealthy.
-
-        @health_check(app, "database")
-        def database():
-            db.session.execute(text("SELECT 1"))
-    """
-    def register(check: Callable[[], object]) -> Callable[[], object]:
-        app.extensions.setdefault(CHECKS, {})[name] = check
-        return check
-    return register
 
 
 def healthz() -> tuple[Response, int]:

@@ -112,7 +112,7 @@ class IptablesChain:
         return tcp and covered
 
     def drops(self) -> bool:
-        return self.policy in ("DROP", "REJECT") or any(map(self.is_catch_all, self.rules))
+        return self.policy == "DROP" or any(map(self.is_catch_all, self.rules))
 
     def first_catch_all(self) -> int | None:
         """1-based position of the first catch-all drop: rules after it are never reached."""
