@@ -267,14 +267,16 @@ class Host:
         kwargs.setdefault("timeout", 10)
         return requests.get(f"http://{self.address}{path}", **kwargs)
 
-    def wait_until_serving(self, timeout: float = 30) -> requests.Response:
-        """Waits until port 80 answers with the app (nginx reloads after systemctl returns)."""
+    def wait_until_serving(self, timeout: float = 30, path: str = "/",
+                           body: str | None = "Hello World!") -> requests.Response:
+        """Waits until port 80 answers `path` with the app's `body` (any body: None), nginx
+        having reloaded after systemctl returned."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
             try:
-                response = self.get("/", timeout=2)
-                if response.status_code == 200 and response.text == "Hello World!":
+                response = self.get(path, timeout=2)
+                if response.status_code == 200 and body in (None, response.text):
                     return response
                 last = f"HTTP {response.status_code}: {response.text[:80]!r}"
             except requests.RequestException as error:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+import requests
 
 # Latency as wrk prints it ("1.23ms", "850.00us", "2.01s") in milliseconds.
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -85,3 +88,36 @@ def during(url: str, event: Callable[[], object], seconds: float, lead: float = 
         time.sleep(lead)
         event()
     return result
+
+
+def responses_during(url: str, event: Callable[[], object], seconds: float, clients: int = 4,
+                     lead: float = 1.0, limit: int = 50_000) -> list[tuple[int, str]]:
+    """GETs url from `clients` threads, each on its own keep-alive connection, for `seconds`
+    and at most `limit` requests in all; after `lead` seconds, the event. Returns every
+    response as (status, body) in the order they arrived; a broken one as (0, the error).
+    For what wrk cannot check: what each response says."""
+    responses: list[tuple[int, str]] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        with requests.Session() as session:
+            while time.monotonic() < deadline and len(responses) < limit:
+                try:
+                    response = session.get(url, timeout=10)
+                    answer = (response.status_code, response.text)
+                except requests.RequestException as error:
+                    answer = (0, repr(error))
+                with lock:
+                    responses.append(answer)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(lead)
+        event()
+    finally:
+        for thread in threads:
+            thread.join(timeout=seconds + 30)
+    return responses

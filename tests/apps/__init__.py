@@ -1,0 +1,21 @@
+"""Example apps that the tests put in the slot, the way a developer would (README, "Your own
+app"): Taskboard is version 1 in taskboard/, and version 2 is the change in taskboard-2.patch
+(a migration that adds a column, with the view and templates that use it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+APPS = Path(__file__).parent
+
+
+def taskboard(destination: Path, version: int = 1) -> Path:
+    """Writes Taskboard's package, at `version` (1 or 2), to destination/taskboard."""
+    package = destination / "taskboard"
+    shutil.copytree(APPS / "taskboard", package, ignore=shutil.ignore_patterns("__pycache__"))
+    if version == 2:
+        subprocess.run(["patch", "--quiet", "--strip=1", f"--directory={package}",
+                        f"--input={APPS / 'taskboard-2.patch'}"], check=True)
+    return package
