@@ -119,6 +119,7 @@ def test_the_apps_instance_folder_is_writable_state_kept_until_purge(host: Host,
 
     host.run("systemctl", "restart", "flaskapp")
     assert host.get("/visits").text == "103"
+    assert not host.file("/opt/venvs/.flaskapp-running").exists
     host.run("apt-get", "remove", "--yes", "flaskapp")
     assert counter.content == "103"
     host.run("apt-get", "purge", "--yes", "flaskapp")
@@ -176,6 +177,11 @@ def test_a_failing_migration_leaves_the_old_version_serving_until_fixed(
     assert "the app's upgrade command 'flaskapp migrate-counter' failed" in said(result)
     assert host.get("/visits").text == "102"  # the old version, and its data
     assert host.get("/healthz").json()["version"] == counting_deb.name.split("_")[1]
+    # Its workers replaced meanwhile (a reload replaces them all) still run the old version,
+    # from the copy preinst kept, though dpkg has unpacked the new one.
+    host.run("systemctl", "reload", "flaskapp")
+    assert host.get("/healthz").json()["version"] == counting_deb.name.split("_")[1]
+    assert host.file("/opt/venvs/.flaskapp-running").is_directory
 
     env = host.file("/etc/flaskapp/flaskapp.env")
     env.write(env.content + "FLASKAPP_MIGRATION_OK=true\n")
@@ -183,6 +189,7 @@ def test_a_failing_migration_leaves_the_old_version_serving_until_fixed(
     assert host.get("/healthz").json()["version"] == migrating_deb.name.split("_")[1]
     assert host.file(f"{STATE}/flaskapp-instance/migrated").content == "yes"
     assert host.get("/visits").text == "103"
+    assert not host.file("/opt/venvs/.flaskapp-running").exists
 
 
 def test_an_app_that_cannot_be_loaded_fails_the_install_with_its_traceback(
