@@ -1,7 +1,12 @@
 # flaskapp: build, test and publish the Debian package.
-#   make deb    dist/flaskapp_<version>_<arch>.deb (installs its build dependencies first)
+#   make deb    dist/flaskapp_<version>~deb<N>_<arch>.deb for this machine's Debian release
+#               (installs its build dependencies first); make deb SUITE=trixie builds for
+#               another release in a clean chroot, into dist/trixie/
+#   make wheels the wheelhouse the builds install from, offline (make deb runs it)
+#   make hashes requirements.txt's hashes, after changing a version in it
 #   make test   the whole suite: unit, package and end-to-end tests on booted hosts
-#   make repo   publish dist/*.deb to the signed apt repository in dist/repo/
+#   make repo   publish the builds in dist/ to the signed apt repository in dist/repo/,
+#               each in its release's suite
 #   make bench  benchmarks, written to docs/benchmarks.md
 # Run as root on Debian 12.
 
@@ -11,24 +16,47 @@ export DEBIAN_FRONTEND := noninteractive
 BUILD := build/source
 VENV := .venv
 PYTEST := $(VENV)/bin/pytest
+NATIVE_SUITE := $(shell . /etc/os-release && echo $$VERSION_CODENAME)
+SUITE ?= $(NATIVE_SUITE)
+# This machine's release builds into dist/, so `apt install ./dist/flaskapp_*.deb` takes one
+# that runs here; other releases' into dist/<suite>/.
+DIST := dist$(if $(filter $(NATIVE_SUITE),$(SUITE)),,/$(SUITE))
 # Recursive (=) so that dpkg-dev is only needed once `make deb` has installed it.
-DEB = dist/flaskapp_$(shell dpkg-parsechangelog -S Version)_$(shell dpkg --print-architecture).deb
+DEB = $(DIST)/flaskapp_$(shell dpkg-parsechangelog -S Version)$(shell packaging/release suffix $(SUITE))_$(shell dpkg --print-architecture).deb
 # What the tests need from Debian, beside the build dependencies.
 TEST_DEPENDS := aptly dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core piuparts python3-venv systemd-container wrk
 
-.PHONY: deb build-deps test test-fast test-deps repo bench clean
+.PHONY: deb build-deps wheels hashes test test-fast test-deps repo bench clean
 
-deb: build-deps
+ifeq ($(SUITE),$(NATIVE_SUITE))
+deb: build-deps wheels
 	rm -rf build && mkdir -p $(BUILD) dist
-	# Build from a copy, so the tree stays clean and dpkg-buildpackage writes into build/.
-	tar --exclude=./build --exclude=./dist --exclude=./.venv --exclude=./.git -cf - . \
-		| tar -C $(BUILD) -xf -
+	# Build from a copy, so the tree stays clean and dpkg-buildpackage writes into build/;
+	# its files dated as the changelog entry, not as a checkout: two clones build the same bytes.
+	tar --exclude=./build --exclude=./dist --exclude=./.venv --exclude=./.git \
+		--mtime=@$$(dpkg-parsechangelog -S Timestamp) -cf - . | tar -C $(BUILD) -xf -
 	cd $(BUILD) && dpkg-buildpackage --build=binary --no-sign
 	mv build/flaskapp_*.deb dist/
 	@echo "built $(DEB)"
+else
+deb: build-deps wheels
+	command -v mmdebstrap >/dev/null || { apt-get update -q && apt-get install -y -q mmdebstrap; }
+	packaging/build-in-chroot $(SUITE) $(DIST)
+	@echo "built $(DEB)"
+endif
 
 build-deps:
 	dpkg-checkbuilddeps 2>/dev/null || { apt-get update -q && apt-get build-dep -y -q ./; }
+
+# The wheels of requirements.txt for every release's Python, hash-checked; fetched again
+# only when the requirements change. The build itself then needs no network.
+wheels: wheels/SHA256SUMS
+wheels/SHA256SUMS: requirements.txt pyproject.toml packaging/release
+	rm -rf wheels
+	packaging/wheels fetch wheels
+
+hashes:
+	packaging/wheels hash
 
 test-deps:
 	dpkg -s $(TEST_DEPENDS) >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q $(TEST_DEPENDS); }
@@ -39,7 +67,7 @@ LINTED := src tests benchmarks packaging/config packaging/site packaging/platfor
 
 test: deb test-deps
 	$(VENV)/bin/ruff check $(LINTED)
-	$(PYTEST) -v --deb=$(DEB) tests
+	$(PYTEST) -v --durations=30 --deb=$(DEB) tests
 
 # Unit and package tests only (no booted hosts).
 test-fast: deb test-deps
@@ -54,5 +82,6 @@ repo:
 	dpkg -s aptly gnupg >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q aptly gnupg; }
 	packaging/apt/publish-repo dist
 
+# Not the repository's state (published history, signing key): see packaging/apt/publish-repo.
 clean:
-	rm -rf build dist $(VENV) src/flaskapp.egg-info
+	rm -rf build dist wheels $(VENV) src/*.egg-info

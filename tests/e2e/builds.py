@@ -36,7 +36,8 @@ def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSIO
     )
     changelog.write_text(entry + changelog.read_text())
     subprocess.run(["make", "-C", str(source), "deb"], check=True, stdout=subprocess.DEVNULL)
-    (built,) = (source / "dist").glob(f"flaskapp_{new}_*.deb")
+    # The release suffix (~deb12) comes after: packaging/release.
+    (built,) = (source / "dist").glob(f"flaskapp_{new}~*_*.deb")
     return built
 
 
