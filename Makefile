@@ -20,11 +20,15 @@ NATIVE_SUITE := $(shell . /etc/os-release && echo $$VERSION_CODENAME)
 SUITE ?= $(NATIVE_SUITE)
 # This machine's release builds into dist/, so `apt install ./dist/flaskapp_*.deb` takes one
 # that runs here; other releases' into dist/<suite>/.
-DIST := dist$(if $(filter $(NATIVE_SUITE),$(SUITE)),,/$(SUITE))
-# Recursive (=) so that dpkg-dev is only needed once `make deb` has installed it.
-DEB = $(DIST)/flaskapp_$(shell dpkg-parsechangelog -S Version)$(shell packaging/release suffix $(SUITE))_$(shell dpkg --print-architecture).deb
+DIST = $(dir $(DEB))
+# The .deb for a suite. Recursive (=) so that dpkg-dev is only needed once `make deb` has
+# installed it.
+deb_for = dist$(if $(filter $(NATIVE_SUITE),$(1)),,/$(1))/flaskapp_$(shell dpkg-parsechangelog -S Version)$(shell packaging/release suffix $(1))_$(shell dpkg --print-architecture).deb
+DEB = $(call deb_for,$(SUITE))
+# The other release the tests run hosts of (bookworm's and trixie's builds both tested).
+OTHER_SUITE := $(firstword $(filter-out $(NATIVE_SUITE),$(shell packaging/release suites)))
 # What the tests need from Debian, beside the build dependencies.
-TEST_DEPENDS := aptly dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core piuparts python3-venv systemd-container wrk
+TEST_DEPENDS := aptly diffoscope-minimal dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core piuparts python3-venv systemd-container wrk
 
 .PHONY: deb build-deps wheels hashes test test-fast test-deps repo bench clean
 
@@ -66,8 +70,9 @@ test-deps:
 LINTED := src tests benchmarks packaging/config packaging/site packaging/platform
 
 test: deb test-deps
+	$(MAKE) deb SUITE=$(OTHER_SUITE)
 	$(VENV)/bin/ruff check $(LINTED)
-	$(PYTEST) -v --durations=30 --deb=$(DEB) tests
+	$(PYTEST) -v --durations=30 --deb=$(DEB) --other-deb=$(call deb_for,$(OTHER_SUITE)) tests
 
 # Unit and package tests only (no booted hosts).
 test-fast: deb test-deps

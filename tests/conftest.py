@@ -19,6 +19,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--deb", type=Path, default=None,
         help="the built package to test (make test passes dist/flaskapp_<version>_<arch>.deb)",
     )
+    parser.addoption(
+        "--other-deb", type=Path, default=None,
+        help="the build for the other Debian release, whose hosts some end-to-end tests boot "
+             "(make test passes dist/<suite>/flaskapp_<version>_<arch>.deb)",
+    )
 
 
 @pytest.fixture(scope="session")

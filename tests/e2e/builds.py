@@ -14,10 +14,10 @@ NEWER_VERSION_SUFFIX = "+e2e1"
 
 
 def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSION_SUFFIX,
-                    change: Callable[[Path], None] | None = None) -> Path:
+                    change: Callable[[Path], None] | None = None, suite: str | None = None) -> Path:
     """Builds a copy of source_tree whose version (setup.cfg and debian/changelog) has
-    `suffix` added, after `change` (given the copy) edited it, with `make deb`, and returns
-    the .deb."""
+    `suffix` added, after `change` (given the copy) edited it, with `make deb` (for another
+    release: `make deb SUITE=suite`), and returns the .deb."""
     source = workdir / "source"
     shutil.copytree(source_tree, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
     if change is not None:
@@ -35,9 +35,10 @@ def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSIO
         f" -- flaskapp tests <tests@flaskapp.example.org>  {date}\n\n"
     )
     changelog.write_text(entry + changelog.read_text())
-    subprocess.run(["make", "-C", str(source), "deb"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["make", "-C", str(source), "deb", *([f"SUITE={suite}"] if suite else [])],
+                   check=True, stdout=subprocess.DEVNULL)
     # The release suffix (~deb12) comes after: packaging/release.
-    (built,) = (source / "dist").glob(f"flaskapp_{new}~*_*.deb")
+    (built,) = (source / "dist").glob(f"**/flaskapp_{new}~*_*.deb")
     return built
 
 

@@ -67,6 +67,25 @@ def image(deb: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_deb(request: pytest.FixtureRequest) -> Path:
+    """The build for the other supported Debian release (trixie's, on a bookworm machine)."""
+    path = request.config.getoption("--other-deb")
+    if path is None:
+        message = "no build for the other Debian release: make test passes --other-deb"
+        if e2e_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    if not path.exists():
+        pytest.fail(f"{path} does not exist: run `make deb SUITE=<the other release>`")
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def other_image(other_deb: Path) -> Path:
+    return image_root(other_deb, ON_DEMAND)
+
+
+@pytest.fixture(scope="session")
 def newer_deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same package with a higher version, built from a copy of this tree: the upgrade."""
     return build_newer_deb(REPO, tmp_path_factory.mktemp("newer"))

@@ -1,4 +1,5 @@
-"""The root file system of the test hosts: a minimal Debian 12 built with mmdebstrap.
+"""The root file system of the test hosts: a minimal Debian of the release the .deb was built
+for (bookworm for ~deb12, trixie for ~deb13), made with mmdebstrap.
 
 It has systemd as init but no nginx and no python3, like a fresh minimal server. The
 .deb's dependencies are downloaded into its apt cache (not installed), so that
@@ -15,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-SUITE = "bookworm"
+RELEASE = Path(__file__).resolve().parents[2] / "packaging/release"
 # What a minimal booted server has: systemd as PID 1, a system bus, ip/ss, curl, and tzdata
 # (priority required: installed later, its postinst cannot replace the /etc/localtime that
 # systemd-nspawn binds in).
@@ -35,6 +36,13 @@ def download_hook(packages: str) -> str:
             f'-o APT::Install-Recommends=true {packages}')
 
 
+def deb_suite(deb: Path) -> str:
+    version = subprocess.run(["dpkg-deb", "--field", str(deb), "Version"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run([str(RELEASE), "suite", version], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[str]:
     return [
         "mmdebstrap",
@@ -48,12 +56,16 @@ def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[
         # One at a time: some of them exclude each other (ufw and iptables-persistent).
         *(download_hook(package) for package in extra_downloads),
         '--customize-hook=rm "$1/tmp/flaskapp.deb"',
+        # And every package installed: the cache is then a complete archive of what the image
+        # runs, which stands in for Debian's mirror when a host is upgraded to this release.
+        '--customize-hook=chroot "$1" sh -c \'apt-get install --download-only --reinstall --yes '
+        '$(dpkg-query --show --showformat "\\${Package}\\n")\'',
         # What debian-installer writes on every server, and mmdebstrap does not.
         "--customize-hook=printf '127.0.0.1\\tlocalhost\\n::1\\tlocalhost ip6-localhost ip6-loopback\\n'"
         ' > "$1/etc/hosts"',
         # Nothing may wait for a terminal: the hosts boot with no console.
         '--customize-hook=systemctl --root="$1" mask console-getty.service',
-        SUITE,
+        deb_suite(deb),
         str(tarball),
     ]
 
@@ -65,7 +77,7 @@ def image_root(deb: Path, extra_downloads: list[str] = ()) -> Path:
     dependencies reuses it. Hosts mount it read-only as the lower layer of an overlay.
     """
     extra = sorted(extra_downloads)
-    key_source = "\n".join([SUITE, *BASE_PACKAGES, deb_depends(deb), *extra, "v3"])
+    key_source = "\n".join([deb_suite(deb), *BASE_PACKAGES, deb_depends(deb), *extra, "v4"])
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     root = CACHE_DIR / f"image-{key}"
     complete = CACHE_DIR / f"image-{key}.complete"

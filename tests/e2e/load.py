@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -88,6 +89,23 @@ def during(url: str, event: Callable[[], object], seconds: float, lead: float = 
         time.sleep(lead)
         event()
     return result
+
+
+def throughout(url: str, event: Callable[[], object], max_seconds: float, lead: float = 1.0,
+               connections: int = 16) -> LoadResult:
+    """Load from `lead` seconds before the event until it ends (at most max_seconds in all):
+    for events that take minutes, such as a release upgrade. wrk reports when interrupted."""
+    process = subprocess.Popen(wrk_command(url, max_seconds, connections),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(lead)
+        event()
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed: {output}")
+    return LoadResult.parse(output)
 
 
 def responses_during(url: str, event: Callable[[], object], seconds: float, clients: int = 4,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ import pytest
 
 from ..conftest import REPO
 from .host import Host
+from .image import deb_suite
 from .load import during
 
 PUBLISH = REPO / "packaging/apt/publish-repo"
@@ -124,12 +126,12 @@ def test_install_upgrade_and_roll_back_from_the_repository(
 def test_tampered_release_is_refused(host: Host, deb: Path, dist: Path, server: RepoServer) -> None:
     assert publish(dist, deb, gnupghome=dist.parent / "home/gnupg", url=server.url).returncode == 0
     add_repository(host, server.url)
-    in_release = dist / "repo/dists/bookworm/InRelease"
+    in_release = dist / f"repo/dists/{deb_suite(deb)}/InRelease"
     signed = in_release.read_text()
     forged = signed.replace("\nDate: ", "\nDate: Mon, 01 Jan 2024 00:00:00 UTC\nX-Forged: ", 1)
     assert forged != signed
     in_release.write_text(forged)
-    (dist / "repo/dists/bookworm/Release.gpg").unlink()
+    (in_release.parent / "Release.gpg").unlink()
 
     errors = update_errors(host)
 
@@ -149,7 +151,7 @@ def test_repository_signed_by_another_key_is_refused(
     gpg = ["gpg", "--batch", "--quiet", "--homedir", str(stranger)]
     subprocess.run([*gpg, "--passphrase", "", "--quick-generate-key", "stranger", "ed25519", "sign", "never"],
                    check=True)
-    release = dist / "repo/dists/bookworm/Release"
+    release = dist / f"repo/dists/{deb_suite(deb)}/Release"
     for name in ("InRelease", "Release.gpg"):
         (release.parent / name).unlink()
     subprocess.run([*gpg, "--clearsign", "-o", str(release.parent / "InRelease"), str(release)], check=True)
@@ -171,3 +173,47 @@ def test_make_repo_errors_are_clear(dist: Path, deb: Path) -> None:
     result = publish(dist, deb, gnupghome=dist.parent / "home/gnupg", key="0xDEADBEEF")
     assert result.returncode != 0
     assert "FLASKAPP_REPO_KEY=0xDEADBEEF: no secret key" in result.stderr
+
+
+def packages_in(dist: Path, suite: str) -> list[str]:
+    """The versions of flaskapp that a suite of the published repository offers."""
+    (packages,) = (dist / f"repo/dists/{suite}/main").glob("binary-*/Packages")
+    lines = packages.read_text().splitlines()
+    return sorted(line.split()[1] for line in lines if line.startswith("Version:"))
+
+
+def test_each_release_gets_its_own_suite_and_make_clean_loses_no_version(
+    dist: Path, deb: Path, other_deb: Path, newer_deb: Path
+) -> None:
+    home = dist.parent / "home"
+    native, other = deb_suite(deb), deb_suite(other_deb)
+    (dist / other).mkdir()
+    shutil.copy(other_deb, dist / other)  # where `make deb SUITE=...` puts it
+    published = publish(dist, deb, gnupghome=home / "gnupg")
+    assert published.returncode == 0, published.stderr
+    version, other_version = deb.name.split("_")[1], other_deb.name.split("_")[1]
+    assert packages_in(dist, native) == [version]
+    assert packages_in(dist, other) == [other_version]
+    for suite in (native, other):
+        assert f"Suites: {suite}\n" in (dist / f"repo/flaskapp-{suite}.sources").read_text()
+
+    # `make clean`: dist/ goes, the repository's history (in the publisher's home) stays.
+    shutil.rmtree(dist)
+    dist.mkdir()
+    published = publish(dist, newer_deb, gnupghome=home / "gnupg")
+    assert published.returncode == 0, published.stderr
+    assert packages_in(dist, native) == sorted([version, newer_deb.name.split("_")[1]])
+    assert packages_in(dist, other) == [other_version]
+
+
+def test_a_build_that_names_no_release_is_refused(dist: Path, deb: Path, tmp_path: Path) -> None:
+    unnamed = tmp_path / "flaskapp_0.2.0_amd64.deb"
+    subprocess.run(["dpkg-deb", "--raw-extract", str(deb), str(tmp_path / "x")], check=True)
+    control = tmp_path / "x/DEBIAN/control"
+    control.write_text(re.sub(r"(?m)^Version: .*$", "Version: 0.2.0", control.read_text()))
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(tmp_path / "x"), str(unnamed)],
+                   check=True, capture_output=True)
+    result = publish(dist, unnamed, gnupghome=dist.parent / "home/gnupg")
+    assert result.returncode != 0
+    assert "version 0.2.0 names no release" in result.stderr
+    assert not (dist / "repo/dists").exists()

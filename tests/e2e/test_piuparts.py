@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from .image import deb_suite
 
-def piuparts(image: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+
+def piuparts(image: Path, deb: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     if shutil.which("piuparts") is None:
         pytest.fail("piuparts is missing: make test-deps installs it")
     return subprocess.run(
-        ["piuparts", f"--existing-chroot={image}", "--distribution=bookworm", f"--tmpdir={tmp_path}", *args],
+        ["piuparts", f"--existing-chroot={image}", f"--distribution={deb_suite(deb)}",
+         f"--tmpdir={tmp_path}", *args],
         capture_output=True, text=True, timeout=900,
     )
 
@@ -27,7 +30,7 @@ def verdict(result: subprocess.CompletedProcess) -> str:
 
 
 def test_install_remove_and_purge(image: Path, deb: Path, tmp_path: Path) -> None:
-    result = piuparts(image, tmp_path, "--no-upgrade-test", str(deb))
+    result = piuparts(image, deb, tmp_path, "--no-upgrade-test", str(deb))
     assert result.returncode == 0, verdict(result)
     assert "PASS: All tests." in result.stdout + result.stderr
 
@@ -42,7 +45,7 @@ def test_upgrade_from_the_previous_release(
     shutil.copy(previous_deb, repo)
     packages = subprocess.run(["dpkg-scanpackages", "."], cwd=repo, check=True, capture_output=True).stdout
     (repo / "Packages").write_bytes(packages)
-    result = piuparts(image, tmp_path, f"--bindmount={repo}",
+    result = piuparts(image, deb, tmp_path, f"--bindmount={repo}",
                       f"--extra-repo=deb [trusted=yes] file://{repo} ./", str(deb))
     assert result.returncode == 0, verdict(result)
     output = result.stdout + result.stderr
