@@ -37,7 +37,7 @@ def test_abort_remove_puts_back_the_site_and_the_port(nginx_host: Host, deb: Pat
 def test_a_dependency_file_that_does_not_compile_is_named_and_the_install_finishes(
     installed: Host, deb: Path
 ) -> None:
-    site_packages = installed.run("sh", "-c", "echo /opt/venvs/flaskapp/lib/python3*/site-packages").stdout
+    site_packages = installed.run("sh", "-c", "echo /opt/venvs/flaskapp/lib/python3.*/site-packages").stdout
     installed.file(f"{site_packages.strip()}/broken_dep.py").write("def broken(:\n")
     result = installed.run("apt-get", "install", "--reinstall", "--yes", f"/root/{deb.name}")
     assert "broken_dep.py" in said(result)

@@ -60,3 +60,19 @@ def test_a_snapshot_puts_back_links_and_files(tmp_path: Path) -> None:
     snapshot.restore()
     assert paths.default_link.is_symlink() and not paths.link.is_symlink()
     assert not paths.listen_conf.exists()
+
+
+def test_the_static_link_names_no_python_version(tmp_path: Path) -> None:
+    paths = nginx.Paths(nginx=tmp_path, state=tmp_path / "state")
+    paths.state.mkdir()
+    paths.app_description.write_text(
+        '{"static_url_path": "/assets", '
+        '"static_folder": "/opt/venvs/flaskapp/lib/python3.13/site-packages/blog/static"}\n')
+    nginx.write_static(paths)
+    assert str(paths.static_link.readlink()) == "/opt/venvs/flaskapp/lib/python3/site-packages/blog/static"
+    assert "location /assets/ {" in paths.static_conf.read_text()
+
+    paths.app_description.write_text('{"static_url_path": null, "static_folder": null}\n')
+    nginx.write_static(paths)
+    assert not paths.static_link.is_symlink()
+    assert "location" not in paths.static_conf.read_text()

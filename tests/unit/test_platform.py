@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flaskapp_platform import load_app
 from flaskapp_platform.loader import AppNotFound, app_spec
+
+from ..conftest import REPO
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +78,12 @@ def test_secret_key_comes_from_the_key_file(monkeypatch: pytest.MonkeyPatch, tmp
 
 def test_no_secret_key_without_key_file() -> None:
     assert load_app().secret_key is None
+
+
+def test_an_app_without_a_static_folder_describes_none() -> None:
+    # Flask names <package>/static for every app; the hello world has none on disk, so nginx
+    # is given no location for it.
+    described = subprocess.run(
+        [sys.executable, "-m", "flaskapp_platform.describe"], check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "packaging/platform")})
+    assert json.loads(described.stdout) == {"static_url_path": None, "static_folder": None}

@@ -30,7 +30,7 @@ Say = Callable[[str], None]
 
 def declared_commands(phase: str) -> list[str]:
     """The commands setup.cfg declares for `phase` (written into the venv by the build)."""
-    found = list(VENV.glob("lib/python3*/site-packages/flaskapp_platform/commands.json"))
+    found = list(VENV.glob("lib/python3.*/site-packages/flaskapp_platform/commands.json"))
     if not found:
         return []
     return json.loads(found[0].read_text()).get(phase, [])

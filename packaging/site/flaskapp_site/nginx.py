@@ -212,6 +212,13 @@ def render_static(url_path: str | None, link: Path) -> str:
     )
 
 
+def without_python_version(folder: str) -> str:
+    """The folder by a path through the venv's lib/python3 link (made by the build) rather
+    than lib/python3.11: the link, and so nginx's configuration, stays the same when a
+    release upgrade brings another Python, and nginx is not reloaded for nothing."""
+    return re.sub(r"^(/opt/venvs/flaskapp/lib/python3)\.\d+/", r"\1/", folder)
+
+
 def write_static(paths: Paths) -> None:
     """static.conf and its link, from what the app said of itself at configure."""
     try:
@@ -222,7 +229,7 @@ def write_static(paths: Paths) -> None:
     if paths.static_link.is_symlink():
         paths.static_link.unlink()
     if folder and url_path:
-        paths.static_link.symlink_to(folder)
+        paths.static_link.symlink_to(without_python_version(folder))
     paths.static_conf.write_text(render_static(url_path if folder else None, paths.static_link))
 
 
