@@ -65,7 +65,10 @@ hashes:
 test-deps:
 	dpkg -s $(TEST_DEPENDS) >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q $(TEST_DEPENDS); }
 	test -x $(PYTEST) || /usr/bin/python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
+	# The app's pins hash-checked, as in the .deb; then the tools; then this tree itself.
+	$(VENV)/bin/pip install -q -r requirements.txt
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
 
 LINTED := src tests benchmarks packaging/config packaging/site packaging/platform
 
