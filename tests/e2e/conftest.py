@@ -58,7 +58,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 # Installed on demand in the hosts that test them (from the image's apt cache, offline): the
 # firewalls, and the database an app talks to.
-ON_DEMAND = ["firewalld", "iptables", "iptables-persistent", "nftables", "postgresql", "ufw"]
+ON_DEMAND = ["certbot", "firewalld", "iptables", "iptables-persistent", "nftables", "postgresql", "ufw"]
 
 
 @pytest.fixture(scope="session")

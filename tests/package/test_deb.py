@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from flaskapp_site import nginx
+from flaskapp_site import nginx, tls
 from flaskapp_site.settings import Settings
 
 from ..conftest import REPO
@@ -111,19 +111,37 @@ def test_maintainer_scripts_are_valid_posix_shell(unpacked: Path) -> None:
         subprocess.run(["sh", "-n", str(path)], check=True)
 
 
+def self_signed(tmp_path: Path) -> tls.Certificate:
+    certificate = tls.Certificate(tmp_path / "cert.pem", tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-subj", "/CN=example.org", "-days", "2", "-keyout", str(certificate.key),
+                    "-out", str(certificate.chain)], check=True, capture_output=True)
+    return certificate
+
+
 @pytest.mark.parametrize("settings", [
     Settings(), Settings(server_names=["example.org", "*.example.org"], default_server="no"),
-])
+    Settings(server_names=["example.org"], tls="acme"),
+    Settings(server_names=["example.org"], tls="own", hsts=True),
+], ids=["defaults", "names", "acme-before-its-certificate", "own-certificate"])
 def test_nginx_site_passes_nginx_t(unpacked: Path, tmp_path: Path, settings: Settings) -> None:
     # A prefix and main config of its own: the site is checked without touching /etc/nginx,
-    # with the listen.conf that flaskapp-site would write for these settings.
-    listen = tmp_path / "listen.conf"
-    listen.write_text(nginx.render_listen(settings, settings.default_server != "no"))
-    static = tmp_path / "static.conf"
-    static.write_text(nginx.render_static("/static", tmp_path))
+    # with the files that flaskapp-site would write for these settings and this nginx.
+    certificate = self_signed(tmp_path) if settings.tls == "own" else None
+    version = tls.nginx_version()
+    https = tls.render_listen_https(True, version) if certificate else ""
+    written = {
+        "listen.conf": nginx.render_listen(settings, settings.default_server != "no", https),
+        "tls.conf": tls.render_tls(settings, certificate, version),
+        "static.conf": nginx.render_static("/static", tmp_path),
+    }
+    text = (unpacked / "etc/nginx/sites-available/flaskapp").read_text()
+    for name, content in written.items():
+        (tmp_path / name).write_text(content)
+        assert f"include {nginx.STATE / name};" in text
+        text = text.replace(str(nginx.STATE / name), str(tmp_path / name))
     site = tmp_path / "site"
-    site.write_text((unpacked / "etc/nginx/sites-available/flaskapp").read_text().replace(
-        str(nginx.STATE / "listen.conf"), str(listen)).replace(str(nginx.STATE / "static.conf"), str(static)))
+    site.write_text(text)
     conf = tmp_path / "nginx.conf"
     conf.write_text(f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{ include {site}; }}\n")
     result = subprocess.run(

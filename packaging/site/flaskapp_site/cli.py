@@ -4,6 +4,8 @@
     flaskapp-site remove          what prerm remove runs: the site out of nginx, the port closed
     flaskapp-site firewall open   the port as the settings say (at boot, after a firewall reload)
     flaskapp-site firewall close  takes away exactly the rules flaskapp added
+    flaskapp-site certificate     TLS=acme: obtains the site's certificate from the ACME CA
+                                  (certbot; renewed by certbot's timer), then serves HTTPS
     flaskapp-site status          the settings, and which site answers requests by IP
     flaskapp-site prepare-app install|upgrade
                                   loads the app as the service would, then runs the commands
@@ -16,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import firewall, nginx
+from . import firewall, nginx, tls
 from .app_setup import prepare
 from .settings import SETTINGS, Settings, SettingsError, load
 
@@ -36,14 +38,23 @@ def systemd_runs_the_system() -> bool:
     return Path("/run/systemd/system").is_dir()
 
 
-def apply_firewall(settings: Settings) -> None:
+def apply_firewall(settings: Settings, https: bool) -> None:
+    """Port 80, and 443 while the site serves HTTPS, as OPEN_HTTP_PORT says."""
     if not systemd_runs_the_system():
         say("not running under systemd (a chroot?): the firewall is left alone")
-    elif settings.open_http_port:
-        firewall.open_port(firewall.PORT, say, warn)
-    else:
-        say(f"firewall: port {firewall.PORT} is not opened (OPEN_HTTP_PORT=no in {SETTINGS})")
-        firewall.close_port(firewall.PORT, say, warn)
+        return
+    for port, wanted in ((firewall.HTTP, True), (firewall.HTTPS, https)):
+        if wanted and settings.open_http_port:
+            firewall.open_port(port, say, warn)
+        else:
+            if wanted:
+                say(f"firewall: port {port.number} is not opened (OPEN_HTTP_PORT=no in {SETTINGS})")
+            firewall.close_port(port, say, warn)
+
+
+def remove_from_firewall() -> None:
+    for port in (firewall.HTTP, firewall.HTTPS):
+        firewall.close_port(port, say, warn)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("remove", help="take the site out of nginx and close the port")
     firewall_command = commands.add_parser("firewall", help="open or close the port alone")
     firewall_command.add_argument("action", choices=["open", "close"])
+    commands.add_parser("certificate", help="TLS=acme: obtain the certificate, then serve HTTPS")
     commands.add_parser("status", help="show the settings and which site answers by IP")
     prepare_command = commands.add_parser("prepare-app", help="load the app and run its declared commands")
     prepare_command.add_argument("phase", choices=["install", "upgrade"])
@@ -67,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, nginx.NginxError) as error:
                 warn(f"could not take the site out of nginx: {error}")
             if systemd_runs_the_system():
-                firewall.close_port(firewall.PORT, say, warn)
+                remove_from_firewall()
             return 0
         if args.command == "firewall" and args.action == "close":
-            firewall.close_port(firewall.PORT, say, warn)
+            remove_from_firewall()
             return 0
         if args.command == "prepare-app":
             if not systemd_runs_the_system():
@@ -81,19 +93,27 @@ def main(argv: list[str] | None = None) -> int:
         for message in settings.warnings:
             warn(message)
         if args.command == "apply":
-            nginx.apply(settings, nginx.Paths(), say, warn)
-            apply_firewall(settings)
+            apply_firewall(settings, nginx.apply(settings, nginx.Paths(), say, warn))
+        elif args.command == "certificate":
+            if settings.tls != "acme":
+                print(f"flaskapp: set TLS=acme (and SERVER_NAMES) in {SETTINGS} first", file=sys.stderr)
+                return 1
+            nginx.apply(settings, nginx.Paths(), say, warn)  # the challenges' location, served
+            tls.obtain(settings, say)
+            apply_firewall(settings, nginx.apply(settings, nginx.Paths(), say, warn))
         elif args.command == "firewall":
-            apply_firewall(settings)
+            apply_firewall(settings, nginx.serves_https(nginx.Paths()))
         elif args.command == "status":
             is_default, answers = nginx.default_role(settings, nginx.Paths())
             print(f"server names:   {' '.join(settings.server_names)}")
             print(f"default server: {settings.default_server} (requests by IP: {answers})")
-            print(f"open port 80:   {'yes' if settings.open_http_port else 'no'}")
+            print(f"open ports:     {'yes' if settings.open_http_port else 'no'} (80, and 443 with TLS)")
+            https = nginx.serves_https(nginx.Paths())
+            print(f"TLS:            {settings.tls} ({'HTTPS served' if https else 'HTTP only'})")
     except SettingsError as error:
         print(f"flaskapp: {error}; nothing was changed", file=sys.stderr)
         return 1
-    except nginx.NginxError as error:
+    except (nginx.NginxError, tls.TlsError) as error:
         print(f"flaskapp: {error}", file=sys.stderr)
         return 1
     return 0

@@ -6,8 +6,9 @@ ufw and firewalld manage iptables/nftables themselves, so when one runs it alone
 Otherwise a packet must pass every input chain that drops: iptables' (and ip6tables', and
 those of iptables-legacy beside an nft-based iptables) and every native nftables chain.
 
-Rules are marked "flaskapp" (an iptables/nftables comment, ufw's application profile and
-firewalld's service of that name), so closing takes away exactly what opening added.
+Rules are marked "flaskapp" for port 80 and "flaskapp-https" for port 443 (an
+iptables/nftables comment, ufw's application profile and firewalld's service of that name),
+so closing takes away exactly what opening added, port by port.
 """
 
 from __future__ import annotations
@@ -20,9 +21,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-PORT = 80
-MARK = "flaskapp"
 STATE = Path("/var/lib/flaskapp/firewall")
+
+
+@dataclass(frozen=True)
+class Port:
+    number: int
+    mark: str     # the rules' comment, ufw's application profile, firewalld's service
+    service: str  # firewalld's own service for the port, which an admin may have allowed
+
+    def marker(self, backend: str) -> Path:
+        """Where the package notes that it opened the port in `backend` (ufw, firewalld)."""
+        return STATE / (backend if self.mark == HTTP_MARK else f"{backend}-{self.service}")
+
+
+HTTP_MARK = "flaskapp"
+HTTP = Port(80, HTTP_MARK, "http")
+HTTPS = Port(443, "flaskapp-https", "https")
 # Port names that ufw and nft may print instead of numbers.
 SERVICE_PORTS = {"http": 80, "www": 80, "https": 443}
 
@@ -138,13 +153,13 @@ def without_comment(rule: list[str]) -> list[str]:
     return out
 
 
-def our_rule(port: int) -> list[str]:
-    return ["-p", "tcp", "-m", "tcp", "--dport", str(port),
-            "-m", "comment", "--comment", MARK, "-j", "ACCEPT"]
+def our_rule(port: Port) -> list[str]:
+    return ["-p", "tcp", "-m", "tcp", "--dport", str(port.number),
+            "-m", "comment", "--comment", port.mark, "-j", "ACCEPT"]
 
 
-def is_ours(rule: list[str]) -> bool:
-    return "--comment" in rule and rule[rule.index("--comment") + 1] == MARK
+def is_ours(rule: list[str], port: Port) -> bool:
+    return "--comment" in rule and rule[rule.index("--comment") + 1] == port.mark
 
 
 class Iptables:
@@ -164,38 +179,39 @@ class Iptables:
         chain = self.chain()
         return chain is not None and chain.drops()
 
-    def open(self, port: int, say: Say) -> None:
+    def open(self, port: Port, say: Say) -> None:
         chain = self.chain()
         if chain is None:
             return
+        ours = [rule for rule in chain.rules if is_ours(rule, port)]
         reachable = chain.reachable()
-        if reachable and is_ours(reachable[-1]) and sum(map(is_ours, chain.rules)) == 1:
+        if reachable and is_ours(reachable[-1], port) and len(ours) == 1:
             return  # from an earlier configure, still after every rule of the admin's
         # Anywhere else (flaskapp 0.1 inserted it first; the admin added rules since): moved.
-        for rule in filter(is_ours, chain.rules):
+        for rule in ours:
             checked(self.tool, "-w", "-D", "INPUT", *rule)
         chain = self.chain()
-        if any(chain.accepts_everyone_on(rule, port) for rule in chain.reachable()):
-            say(f"{self.tool} already accepts port {port}; left as it is")
+        if any(chain.accepts_everyone_on(rule, port.number) for rule in chain.reachable()):
+            say(f"{self.tool} already accepts port {port.number}; left as it is")
             return
         # Last, or just before the catch-all drop: every drop of the admin's comes first.
         position = chain.first_catch_all()
         where = ["-I", "INPUT", str(position)] if position else ["-A", "INPUT"]
         checked(self.tool, "-w", *where, *our_rule(port))
-        say(f"{self.tool}: accepted port {port}/tcp at the end of INPUT, after its other rules "
-            f'(rule commented "{MARK}")')
+        say(f"{self.tool}: accepted port {port.number}/tcp at the end of INPUT, after its other rules "
+            f'(rule commented "{port.mark}")')
 
-    def close(self, port: int, say: Say) -> None:
+    def close(self, port: Port, say: Say) -> None:
         chain = self.chain()
         for rule in chain.rules if chain else []:
-            if is_ours(rule):
+            if is_ours(rule, port):
                 checked(self.tool, "-w", "-D", "INPUT", *rule)
-                say(f"{self.tool}: removed the rule for port {port}/tcp")
+                say(f"{self.tool}: removed the rule for port {port.number}/tcp")
         # `netfilter-persistent save` stores the live rules, flaskapp's too: without this,
         # the next boot would open the port again for a package that is gone.
         saved = SAVED_RULES.get(self.tool)
         if saved and forget_saved(saved, lambda line: line.startswith("-A INPUT ")
-                                  and is_ours(shlex.split(line)[2:])):
+                                  and is_ours(shlex.split(line)[2:], port)):
             say(f"{self.tool}: removed flaskapp's rule from {saved}")
 
 
@@ -340,11 +356,11 @@ class Nftables:
     def drops(self) -> bool:
         return any(chain.drops() for chain in self.chains())
 
-    def open(self, port: int, say: Say) -> None:
+    def open(self, port: Port, say: Say) -> None:
         for chain in self.chains():
             if not chain.drops():
                 continue
-            ours = [rule for rule in chain.rules if rule.get("comment") == MARK]
+            ours = [rule for rule in chain.rules if rule.get("comment") == port.mark]
             reachable = chain.reachable()
             if ours and reachable and ours == [reachable[-1]]:
                 continue  # from an earlier configure, still after every rule of the admin's
@@ -352,25 +368,25 @@ class Nftables:
             for rule in ours:
                 checked("nft", "delete", "rule", *chain.where.split(), "handle", str(rule["handle"]))
                 chain.rules.remove(rule)
-            if any(nft_accepts_everyone_on(rule, port) for rule in chain.reachable()):
-                say(f"nftables chain {chain.where} already accepts port {port}; left as it is")
+            if any(nft_accepts_everyone_on(rule, port.number) for rule in chain.reachable()):
+                say(f"nftables chain {chain.where} already accepts port {port.number}; left as it is")
                 continue
             # Last, or just before the catch-all drop: every drop of the admin's comes first.
             catch_all = chain.first_catch_all()
             verb = ["insert", "rule", *chain.where.split(), "position", str(catch_all["handle"])] \
                 if catch_all else ["add", "rule", *chain.where.split()]
-            checked("nft", *verb, "tcp", "dport", str(port), "accept", "comment", f'"{MARK}"')
-            say(f"nftables: accepted port {port}/tcp at the end of chain {chain.where}, "
-                f'after its other rules (comment "{MARK}")')
+            checked("nft", *verb, "tcp", "dport", str(port.number), "accept", "comment", f'"{port.mark}"')
+            say(f"nftables: accepted port {port.number}/tcp at the end of chain {chain.where}, "
+                f'after its other rules (comment "{port.mark}")')
 
-    def close(self, port: int, say: Say) -> None:
+    def close(self, port: Port, say: Say) -> None:
         for chain in self.chains():
             for rule in chain.rules:
-                if rule.get("comment") == MARK:
+                if rule.get("comment") == port.mark:
                     checked("nft", "delete", "rule", *chain.where.split(), "handle", str(rule["handle"]))
-                    say(f"nftables: removed the rule for port {port}/tcp from chain {chain.where}")
+                    say(f"nftables: removed the rule for port {port.number}/tcp from chain {chain.where}")
         # `nft list ruleset > /etc/nftables.conf` saves flaskapp's rule too: exactly its line goes.
-        ours = f'tcp dport {port} accept comment "{MARK}"'
+        ours = f'tcp dport {port.number} accept comment "{port.mark}"'
         if forget_saved(NFTABLES_CONF, lambda line: line.strip() == ours):
             say(f"nftables: removed flaskapp's rule from {NFTABLES_CONF}")
 
@@ -414,27 +430,27 @@ class Ufw:
     def active(self) -> bool:
         return have("ufw") and "Status: active" in run("ufw", "status").stdout
 
-    def open(self, port: int, say: Say) -> None:
+    def open(self, port: Port, say: Say) -> None:
         status = checked("ufw", "status")
-        mark = STATE / "ufw"
-        if mark.exists() and f"{MARK} " in status:
+        mark = port.marker("ufw")
+        if mark.exists() and f"{port.mark} " in status:
             return  # from an earlier configure
-        if not mark.exists() and ufw_allows(status, port, ufw_app_ports):
-            say(f"ufw already allows port {port}; left as it is")
+        if not mark.exists() and ufw_allows(status, port.number, ufw_app_ports):
+            say(f"ufw already allows port {port.number}; left as it is")
             return
         # Appended: ufw matches in order, so the admin's earlier deny rules still win.
-        checked("ufw", "allow", MARK)
+        checked("ufw", "allow", port.mark)
         STATE.mkdir(parents=True, exist_ok=True)
         mark.touch()
-        say(f"ufw: allowed port {port}/tcp (application profile {MARK})")
+        say(f"ufw: allowed port {port.number}/tcp (application profile {port.mark})")
 
-    def close(self, port: int, say: Say) -> None:
-        mark = STATE / "ufw"
+    def close(self, port: Port, say: Say) -> None:
+        mark = port.marker("ufw")
         if not mark.exists():
             return
         if have("ufw"):
-            checked("ufw", "delete", "allow", MARK)
-            say(f"ufw: removed the rule for port {port}/tcp")
+            checked("ufw", "delete", "allow", port.mark)
+            say(f"ufw: removed the rule for port {port.number}/tcp")
         mark.unlink()
 
 
@@ -453,46 +469,46 @@ class Firewalld:
         return have("firewall-cmd") and run("firewall-cmd", "--state").stdout.strip() == "running"
 
     @staticmethod
-    def runtime_allows(port: int, *services: str) -> bool:
+    def runtime_allows(port: Port, *services: str) -> bool:
         return any(run("firewall-cmd", "--query-service", service).returncode == 0 for service in services) \
-            or run("firewall-cmd", "--query-port", f"{port}/tcp").returncode == 0
+            or run("firewall-cmd", "--query-port", f"{port.number}/tcp").returncode == 0
 
-    def open(self, port: int, say: Say) -> None:
-        mark = STATE / "firewalld"
-        ours = run("firewall-cmd", "--permanent", "--query-service", MARK).returncode == 0
-        if ours and self.runtime_allows(port, MARK):
+    def open(self, port: Port, say: Say) -> None:
+        mark = port.marker("firewalld")
+        ours = run("firewall-cmd", "--permanent", "--query-service", port.mark).returncode == 0
+        if ours and self.runtime_allows(port, port.mark):
             return  # from an earlier configure
-        if not mark.exists() and not ours and self.runtime_allows(port, "http"):
-            say(f"firewalld already allows port {port}; left as it is")
+        if not mark.exists() and not ours and self.runtime_allows(port, port.service):
+            say(f"firewalld already allows port {port.number}; left as it is")
             return
-        if run("firewall-cmd", "--permanent", "--info-service", MARK).returncode != 0:
-            checked("firewall-cmd", "--permanent", "--new-service", MARK)
-            checked("firewall-cmd", "--permanent", "--service", MARK, "--add-port", f"{port}/tcp")
+        if run("firewall-cmd", "--permanent", "--info-service", port.mark).returncode != 0:
+            checked("firewall-cmd", "--permanent", "--new-service", port.mark)
+            checked("firewall-cmd", "--permanent", "--service", port.mark, "--add-port", f"{port.number}/tcp")
         if not ours:
-            checked("firewall-cmd", "--permanent", "--add-service", MARK)
-        if not self.runtime_allows(port, MARK):
-            checked("firewall-cmd", "--add-port", f"{port}/tcp")
+            checked("firewall-cmd", "--permanent", "--add-service", port.mark)
+        if not self.runtime_allows(port, port.mark):
+            checked("firewall-cmd", "--add-port", f"{port.number}/tcp")
         STATE.mkdir(parents=True, exist_ok=True)
         mark.touch()
-        say(f"firewalld: allowed port {port}/tcp (service {MARK}), now and permanently")
+        say(f"firewalld: allowed port {port.number}/tcp (service {port.mark}), now and permanently")
 
-    def close(self, port: int, say: Say) -> None:
-        mark = STATE / "firewalld"
+    def close(self, port: Port, say: Say) -> None:
+        mark = port.marker("firewalld")
         if not mark.exists():
             return
         if self.active():
-            run("firewall-cmd", "--remove-service", MARK)
-            run("firewall-cmd", "--remove-port", f"{port}/tcp")
-            run("firewall-cmd", "--permanent", "--remove-service", MARK)
-            checked("firewall-cmd", "--permanent", "--delete-service", MARK)
-            say(f"firewalld: removed service {MARK}, now and permanently")
+            run("firewall-cmd", "--remove-service", port.mark)
+            run("firewall-cmd", "--remove-port", f"{port.number}/tcp")
+            run("firewall-cmd", "--permanent", "--remove-service", port.mark)
+            checked("firewall-cmd", "--permanent", "--delete-service", port.mark)
+            say(f"firewalld: removed service {port.mark}, now and permanently")
         elif have("firewall-offline-cmd"):
             # firewalld is stopped: its permanent configuration is changed in place.
-            run("firewall-offline-cmd", "--remove-service", MARK)
-            checked("firewall-offline-cmd", "--delete-service", MARK)
-            say(f"firewalld (stopped): removed service {MARK} from its permanent configuration")
+            run("firewall-offline-cmd", "--remove-service", port.mark)
+            checked("firewall-offline-cmd", "--delete-service", port.mark)
+            say(f"firewalld (stopped): removed service {port.mark} from its permanent configuration")
         # firewalld keeps a backup of each file it deletes: of flaskapp's own, nothing stays.
-        Path(f"/etc/firewalld/services/{MARK}.xml.old").unlink(missing_ok=True)
+        Path(f"/etc/firewalld/services/{port.mark}.xml.old").unlink(missing_ok=True)
         mark.unlink()
 
 
@@ -514,13 +530,13 @@ def backends() -> dict[str, object]:
     return found
 
 
-def open_port(port: int, say: Say, warn: Say) -> None:
+def open_port(port: Port, say: Say, warn: Say) -> None:
     ufw, firewalld = Ufw(), Firewalld()
     others = backends()
     chosen = choose(ufw.active(), firewalld.active(),
                     [name for name, backend in others.items() if backend.drops()])
     if not chosen:
-        say(f"no firewall drops incoming traffic here; nothing to open for port {port}")
+        say(f"no firewall drops incoming traffic here; nothing to open for port {port.number}")
         return
     every = {"ufw": ufw, "firewalld": firewalld, **others}
     for name in chosen:
@@ -528,10 +544,10 @@ def open_port(port: int, say: Say, warn: Say) -> None:
             every[name].open(port, say)
         except FirewallError as error:
             # A warning, not a failed install: the site still serves locally.
-            warn(f"could not open port {port} in {name} ({error}); open it by hand (see README)")
+            warn(f"could not open port {port.number} in {name} ({error}); open it by hand (see README)")
 
 
-def close_port(port: int, say: Say, warn: Say) -> None:
+def close_port(port: Port, say: Say, warn: Say) -> None:
     for backend in (Ufw(), Firewalld(), *backends().values()):
         try:
             backend.close(port, say)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import tls
 from .settings import Settings
 
 NGINX = Path("/etc/nginx")
@@ -53,6 +54,11 @@ class Paths:
     def listen_conf(self) -> Path:
         # Included by the site; generated from /etc/flaskapp/site.conf.
         return self.state / "listen.conf"
+
+    @property
+    def tls_conf(self) -> Path:
+        # Included by the site: HTTPS (certificate, TLS settings, redirect), from site.conf.
+        return self.state / "tls.conf"
 
     @property
     def static_conf(self) -> Path:
@@ -146,11 +152,24 @@ def fingerprint(paths: Paths) -> str:
     """What nginx loads of flaskapp's doing: its site and settings, and which of it and the
     default site are enabled. (Other sites are the admin's: they reload nginx themselves.)"""
     digest = hashlib.sha256()
-    for path in (paths.site, paths.listen_conf, paths.static_conf):
+    for path in (paths.site, paths.listen_conf, paths.tls_conf, paths.static_conf):
         digest.update(path.read_bytes() if path.is_file() else b"-")
     for link in (paths.link, paths.default_link, paths.static_link):
         digest.update(os.readlink(link).encode() if link.is_symlink() else b"-")
+    # The certificate in use: replacing its files (TLS=own) needs a reload to be served.
+    for path in certificate_files(paths):
+        digest.update(path.read_bytes() if path.is_file() else b"-")
     return digest.hexdigest()
+
+
+def serves_https(paths: Paths) -> bool:
+    """Whether the site, as last written, serves port 443."""
+    return paths.listen_conf.is_file() and "listen 443 " in paths.listen_conf.read_text()
+
+
+def certificate_files(paths: Paths) -> list[Path]:
+    text = paths.tls_conf.read_text() if paths.tls_conf.is_file() else ""
+    return [Path(found) for found in re.findall(r"^ssl_certificate(?:_key)? (\S+);$", text, re.MULTILINE)]
 
 
 # --- changes, and undoing them -------------------------------------------------------------------
@@ -163,8 +182,8 @@ class Snapshot:
     @classmethod
     def take(cls, paths: Paths) -> Snapshot:
         files: dict[Path, tuple[str, bytes | str] | None] = {}
-        for path in (paths.link, paths.default_link, paths.listen_conf, paths.static_conf, paths.static_link,
-                     paths.site_mark, paths.default_mark):
+        for path in (paths.link, paths.default_link, paths.listen_conf, paths.tls_conf, paths.static_conf,
+                     paths.static_link, paths.site_mark, paths.default_mark):
             if path.is_symlink():
                 files[path] = ("link", os.readlink(path))
             elif path.is_file():
@@ -186,13 +205,15 @@ class Snapshot:
                 path.write_bytes(content)
 
 
-def render_listen(settings: Settings, default_server: bool) -> str:
+def render_listen(settings: Settings, default_server: bool, https: str = "") -> str:
+    """listen.conf; `https`: the 443 lines (tls.render_listen_https) when a certificate is in use."""
     flag = " default_server" if default_server else ""
     return (
         "# Written by flaskapp-site from /etc/flaskapp/site.conf: edit that file, then run\n"
         "# `flaskapp-site apply`. Included by /etc/nginx/sites-available/flaskapp.\n"
         f"listen {PORT}{flag};\n"
         f"listen [::]:{PORT}{flag};\n"
+        f"{https}"
         f"server_name {' '.join(settings.server_names)};\n"
     )
 
@@ -274,21 +295,39 @@ def indented(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> None:
+def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> bool:
     """postinst configure and `flaskapp-site apply`: enable the site if due, write its
     settings, and reload nginx if anything of flaskapp's changed, but only onto a
     configuration that passes `nginx -t`. Otherwise everything goes back as it was and
-    nginx keeps serving its previous configuration."""
+    nginx keeps serving its previous configuration. True when the site serves HTTPS."""
+    try:
+        certificate = tls.certificate_for(settings)  # TLS=own: the admin's files checked first
+    except tls.TlsError as error:
+        raise NginxError(f"{error}\nflaskapp changed nothing: the site keeps serving as it was.") from None
     paths.state.mkdir(parents=True, exist_ok=True)
     (paths.state / "loaded-site.md5").unlink(missing_ok=True)  # flaskapp 0.1's fingerprint
     snapshot = Snapshot.take(paths)
     enable_once(paths, say)
     is_default, answers_by_ip = default_role(settings, paths)
-    paths.listen_conf.write_text(render_listen(settings, is_default))
+    version = tls.nginx_version()
+    https = tls.render_listen_https(is_default, version) if certificate else ""
+    paths.listen_conf.write_text(render_listen(settings, is_default, https))
+    paths.tls_conf.write_text(tls.render_tls(settings, certificate, version))
+    if settings.tls == "acme" and certificate is None:
+        tls.WEBROOT.mkdir(parents=True, exist_ok=True)
+        say("TLS=acme: no certificate yet; the site serves HTTP until "
+            "`flaskapp-site certificate` obtains one")
+    elif certificate and settings.tls == "acme":
+        missing = set(settings.server_names) - tls.names_covered(certificate)
+        if missing:
+            warn(f"the certificate does not cover {' '.join(sorted(missing))}: "
+                 "run `flaskapp-site certificate`")
     write_static(paths)
-    if paths.link.exists() and "/var/lib/flaskapp/nginx/listen.conf" not in paths.site.read_text():
-        warn(f"{paths.site} does not include {paths.listen_conf} (an edited copy from an older "
-             "version?): SERVER_NAMES and DEFAULT_SERVER do not apply to it")
+    site = paths.site.read_text() if paths.link.exists() else ""
+    for included, what in ((paths.listen_conf, "SERVER_NAMES and DEFAULT_SERVER"), (paths.tls_conf, "TLS")):
+        if site and str(included) not in site:
+            warn(f"{paths.site} does not include {included} (an edited copy from an older "
+                 f"version?): {what} do not apply to it; see {paths.site}.dpkg-dist")
 
     current = fingerprint(paths)
     loaded = paths.loaded_mark.read_text().strip() if paths.loaded_mark.exists() else ""
@@ -298,13 +337,15 @@ def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> None:
             # Nothing of flaskapp's to load: nginx's own trouble is not flaskapp's to fail on.
             warn("nginx's configuration is invalid elsewhere; flaskapp's site is unchanged and "
                  f"needs no reload. Fix nginx:\n{indented(problem)}")
-        return
+        return certificate is not None
     if problem is None:
         reload(say)
         paths.loaded_mark.write_text(current + "\n")
         if paths.link.exists():
             say(f"requests by IP address or an unknown host name are answered by {answers_by_ip}")
-        return
+            if certificate:
+                say(f"HTTPS on port 443 with {certificate.chain}; HTTP redirects to it")
+        return certificate is not None
 
     snapshot.restore()
     if check() is not None:

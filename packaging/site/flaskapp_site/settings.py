@@ -19,7 +19,9 @@ FALSE = {"no", "n", "false", "off", "0"}
 # nginx's server_name: host names, wildcards (*.example.org, .example.org), "_", or ~regex.
 SERVER_NAME = re.compile(r"^(_|~\S+|\.?(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(\.\*)?)$")
-KNOWN = {"SERVER_NAMES", "DEFAULT_SERVER", "OPEN_HTTP_PORT"}
+KNOWN = {"SERVER_NAMES", "DEFAULT_SERVER", "OPEN_HTTP_PORT",
+         "TLS", "TLS_CERTIFICATE", "TLS_KEY", "ACME_SERVER", "ACME_EMAIL", "HSTS"}
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 class SettingsError(Exception):
@@ -32,6 +34,13 @@ class Settings:
     # "auto": flaskapp answers requests by IP unless another enabled site claims to.
     default_server: str = "auto"
     open_http_port: bool = True
+    # off | acme (a certificate from ACME_SERVER, by certbot) | own (TLS_CERTIFICATE, TLS_KEY)
+    tls: str = "off"
+    tls_certificate: str = ""
+    tls_key: str = ""
+    acme_server: str = LETS_ENCRYPT
+    acme_email: str = ""
+    hsts: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
@@ -112,4 +121,38 @@ def load(path: Path = SETTINGS, legacy: Path = LEGACY_FIREWALL_SETTINGS) -> Sett
         if bad:
             raise SettingsError(f"SERVER_NAMES ({where}): not a host name: {' '.join(bad)}")
         settings["server_names"] = names or ["_"]
+    settings.update(load_tls(values, settings.get("server_names", ["_"])))
     return Settings(**settings)
+
+
+def load_tls(values: dict[str, tuple[str, str]], server_names: list[str]) -> dict:
+    tls: dict = {}
+    if "HSTS" in values:
+        tls["hsts"] = boolean("HSTS", *values["HSTS"])
+    for key in ("TLS_CERTIFICATE", "TLS_KEY", "ACME_EMAIL"):
+        if key in values:
+            tls[key.lower()] = values[key][0]
+    if "ACME_SERVER" in values:
+        value, where = values["ACME_SERVER"]
+        if not value.startswith("https://"):
+            raise SettingsError(f"ACME_SERVER={value!r} ({where}): must be an https:// directory URL")
+        tls["acme_server"] = value
+    if "TLS" not in values:
+        return tls
+    value, where = values["TLS"]
+    mode = value.lower()
+    if mode in FALSE:
+        mode = "off"
+    if mode not in ("off", "acme", "own"):
+        raise SettingsError(f"TLS={value!r} ({where}): must be off, acme or own")
+    if mode == "own" and not (tls.get("tls_certificate") and tls.get("tls_key")):
+        raise SettingsError(f"TLS=own ({where}) needs TLS_CERTIFICATE and TLS_KEY: "
+                            "the files of your certificate")
+    if mode == "acme":
+        # HTTP-01 proves one host name at a time: no catch-all, wildcard or regex.
+        unfit = [name for name in server_names if name == "_" or "*" in name or name.startswith(("~", "."))]
+        if unfit:
+            raise SettingsError(f"TLS=acme ({where}) needs SERVER_NAMES to be the site's host names "
+                                f"(not {' '.join(unfit)}): the certificate is for them")
+    tls["tls"] = mode
+    return tls
