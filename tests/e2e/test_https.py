@@ -149,7 +149,6 @@ def test_an_upgrade_with_tls_on_keeps_serving_https(
 # What testssl.sh rates HIGH or CRITICAL only because the CA is pebble, not Let's Encrypt.
 FROM_THE_TEST_CA = {
     "cert_revocation": "pebble's certificates name no CRL (Let's Encrypt's name one since 2025)",
-    "cert_validityPeriod": "pebble issues for 5 years (Let's Encrypt: 90 days)",
 }
 
 
@@ -159,12 +158,11 @@ def test_testssl_finds_nothing_high_or_critical(host: Host, deb: Path, acme: Acm
     settings(host, f"SERVER_NAMES={NAME}\nTLS=acme\nACME_SERVER={acme.directory}\nHSTS=yes\n")
     host.run("flaskapp-site", "certificate")
     report = tmp_path / "testssl.json"
-    scan = subprocess.run(["testssl.sh", "--quiet", "--color", "0", "--warnings", "off", "--jsonfile",
-                           str(report), "--add-ca", str(acme.root), "--ip", host.address, f"https://{NAME}/"],
-                          capture_output=True, text=True, timeout=900)
+    subprocess.run(["testssl", "--quiet", "--color", "0", "--warnings", "off", "--jsonfile",
+                    str(report), "--add-ca", str(acme.root), "--ip", host.address, f"https://{NAME}/"],
+                   capture_output=True, text=True, timeout=900)
     findings = json.loads(report.read_text())
     serious = {finding["id"]: finding["finding"] for finding in findings
                if finding["severity"] in ("HIGH", "CRITICAL")}
-    print(f"testssl.sh: {len(findings)} findings; HIGH or CRITICAL: {serious}")
-    print("\n".join(line for line in scan.stdout.splitlines() if "Overall Grade" in line or "Rating" in line))
+    print(f"testssl: {len(findings)} findings; HIGH or CRITICAL: {serious}")
     assert set(serious) <= set(FROM_THE_TEST_CA), serious

@@ -22,14 +22,16 @@ LIVE = Path("/etc/letsencrypt/live") / CERT_NAME
 WEBROOT = Path("/var/lib/flaskapp/acme")
 
 # Mozilla's "intermediate" configuration (ssl-config.mozilla.org, guideline 5.7): TLS 1.2
-# and 1.3, forward-secret AEAD ciphers only (its DHE ones need a dhparam file: left out). No
-# OCSP stapling: Let's Encrypt ended its OCSP service in 2025.
+# and 1.3, forward-secret AEAD ciphers only (its DHE ones need a dhparam file: left out). One
+# change: the server's cipher order is preferred. Mozilla leaves it to the client, as every
+# cipher here is strong; Debian's testssl.sh rates a missing order HIGH, and the server's
+# order costs nothing. No OCSP stapling: Let's Encrypt ended its OCSP service in 2025.
 INTERMEDIATE = """\
 ssl_protocols TLSv1.2 TLSv1.3;
 ssl_ecdh_curve X25519:prime256v1:secp384r1;
 ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
 ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
-ssl_prefer_server_ciphers off;
+ssl_prefer_server_ciphers on;
 ssl_session_timeout 1d;
 ssl_session_cache shared:flaskapp_tls:10m;
 ssl_session_tickets off;
