@@ -130,7 +130,9 @@ def test_upgrade_from_the_previous_release_keeps_serving_and_moves_the_rule_afte
 ) -> None:
     block_with_nftables(nginx_host)
     nginx_host.apt_install(previous_deb)
-    nginx_host.wait_until_serving()
+    # From the host itself: this machine is the client the admin blocks (0.1 let it in anyway).
+    eventually(lambda: nginx_host.run("curl", "--silent", "http://localhost/").stdout == "Hello World!",
+               what="the previous release serving")
 
     nginx_host.apt_install(deb)
 
