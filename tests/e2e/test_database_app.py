@@ -4,6 +4,7 @@ sandbox has no network until the drop-in the README documents gives it some, and
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,8 @@ def add_notes(source: Path) -> None:
     views.write_text(views.read_text() + NOTES)
     requirements = source / "requirements.txt"
     requirements.write_text(requirements.read_text() + REQUIREMENTS)
+    # The README's step: the new wheels' hashes, which the build checks.
+    subprocess.run(["make", "-C", str(source), "hashes"], check=True, capture_output=True)
     setup_cfg = source / "setup.cfg"
     setup_cfg.write_text(setup_cfg.read_text().replace("\ninstall =\n", "\ninstall = init-db\n"))
 
