@@ -169,21 +169,27 @@ def test_a_value_that_is_neither_yes_nor_no_is_refused_and_changes_nothing(
 def test_the_setting_closes_the_port_and_keeps_it_closed(nginx_host: Host, deb: Path, firewall: str) -> None:
     # What wins is the setting: an admin closes the port with OPEN_HTTP_PORT=no (a rule
     # deleted by hand comes back at the next configure, boot or firewall reload).
+    # (Each state waited for a few seconds: a firewall applies its rules in its own time,
+    # firewalld over D-Bus, and after a reboot.)
+    def port_becomes(state: str) -> None:
+        eventually(lambda: port_80(nginx_host) == state, timeout=20, what=f"port 80 {state}")
+
     FIREWALLS[firewall](nginx_host)
     nginx_host.apt_install(deb)
-    assert port_80(nginx_host) == "open"
+    port_becomes("open")
 
     nginx_host.file("/etc/flaskapp/site.conf").write("OPEN_HTTP_PORT=no\n")
     nginx_host.run("flaskapp-site", "apply")
     assert flaskapp_rules(nginx_host, firewall) == []
-    assert port_80(nginx_host) == "filtered"
+    port_becomes("filtered")
     nginx_host.reboot()
     assert nginx_host.run("curl", "--silent", "http://localhost/").stdout == "Hello World!"
-    assert port_80(nginx_host) == "filtered"
+    port_becomes("filtered")
+    assert flaskapp_rules(nginx_host, firewall) == []
 
     nginx_host.file("/etc/flaskapp/site.conf").write("OPEN_HTTP_PORT=yes\n")
     nginx_host.run("flaskapp-site", "apply")
-    assert port_80(nginx_host) == "open"
+    port_becomes("open")
 
 
 # How each firewall reloads its own configuration, as an admin does after editing it.
