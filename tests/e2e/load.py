@@ -60,17 +60,20 @@ class LoadResult:
                 f"{self.requests_per_second:.0f} req/s, latency {self.latency_ms}")
 
 
-def wrk_command(url: str, seconds: float, connections: int, threads: int = 2) -> list[str]:
+def wrk_command(url: str, seconds: float, connections: int, threads: int = 2,
+                headers: tuple[str, ...] = ()) -> list[str]:
     return ["wrk", f"--threads={threads}", f"--connections={connections}",
-            f"--duration={seconds:g}s", "--timeout=10s", "--latency", url]
+            f"--duration={seconds:g}s", "--timeout=10s", "--latency",
+            *(f"--header={header}" for header in headers), url]
 
 
 @contextmanager
-def load(url: str, seconds: float = 6, connections: int = 16) -> Iterator[LoadResult]:
+def load(url: str, seconds: float = 6, connections: int = 16,
+         headers: tuple[str, ...] = ()) -> Iterator[LoadResult]:
     """Sends requests to url for `seconds` while the with-block runs; the result is
     filled in when the block ends (wrk ends by itself after `seconds`)."""
     result = LoadResult()
-    process = subprocess.Popen(wrk_command(url, seconds, connections),
+    process = subprocess.Popen(wrk_command(url, seconds, connections, headers=headers),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         yield result
@@ -83,9 +86,9 @@ def load(url: str, seconds: float = 6, connections: int = 16) -> Iterator[LoadRe
 
 
 def during(url: str, event: Callable[[], object], seconds: float, lead: float = 1.0,
-           connections: int = 16) -> LoadResult:
+           connections: int = 16, headers: tuple[str, ...] = ()) -> LoadResult:
     """Load for `seconds`; after `lead` seconds of it, the event (a restart, an upgrade...)."""
-    with load(url, seconds, connections) as result:
+    with load(url, seconds, connections, headers) as result:
         time.sleep(lead)
         event()
     return result

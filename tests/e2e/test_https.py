@@ -73,11 +73,16 @@ def test_a_certificate_from_an_acme_ca_serves_https_and_renews_with_no_failed_re
     assert "nftables: accepted port 443/tcp" in obtained.stdout
     assert "flaskapp-https" in host.run("nft", "list", "ruleset").stdout
 
-    # certbot's renewal (what its timer runs), forced, under load over HTTPS.
+    # certbot's renewal (what its timer runs), forced, under load over HTTPS. Its deploy hook
+    # reloads nginx, whose old workers close idle keep-alive connections: a client that
+    # reuses one just then must retry (browsers do). wrk does not, so each request of this
+    # load has a connection of its own, and none may fail.
     before = serial(host)
-    renew = lambda: host.run("certbot", "renew", "--force-renewal")  # noqa: E731
-    result = during(f"https://{host.address}/", renew, seconds=12)
-    assert result.requests > 500 and result.failed == 0, result
+    # (certbot sleeps up to 8 minutes at random before a renewal with no terminal, to spread
+    # the CA's load; its timer does that, the test does not.)
+    renew = lambda: host.run("certbot", "renew", "--force-renewal", "--no-random-sleep-on-renew")  # noqa: E731
+    result = during(f"https://{host.address}/", renew, seconds=12, headers=("Connection: close",))
+    assert result.requests > 200 and result.failed == 0, result
     assert serial(host) != before
     served = curl(host, f"https://{NAME}/", acme.root, "--write-out", "\n%{ssl_verify_result}")
     assert served.stdout.endswith("Hello World!\n0")
