@@ -4,6 +4,7 @@ app"): Taskboard is version 1 in taskboard/, and version 2 is the change in task
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,3 +20,10 @@ def taskboard(destination: Path, version: int = 1) -> Path:
         subprocess.run(["patch", "--quiet", "--strip=1", f"--directory={package}",
                         f"--input={APPS / 'taskboard-2.patch'}"], check=True)
     return package
+
+
+def taskboard_versions(page: str) -> tuple[str, str] | None:
+    """(the code's version, the templates' version) that rendered a Taskboard page."""
+    code = re.search(r"<footer>Taskboard (\d+)</footer>", page)
+    templates = re.search(r'<meta name="templates" content="(\d+)">', page)
+    return (code.group(1), templates.group(1)) if code and templates else None

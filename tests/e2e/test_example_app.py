@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from ..apps import taskboard
+from ..apps import taskboard_versions as versions
 from ..conftest import REPO
 from .builds import build_newer_deb
 from .host import Host
@@ -45,13 +46,6 @@ def taskboard_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def taskboard_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_newer_deb(REPO, tmp_path_factory.mktemp("taskboard2"), "+taskboard2", as_taskboard(2))
-
-
-def versions(page: str) -> tuple[str, str] | None:
-    """(the code's version, the templates' version) that rendered a page."""
-    code = re.search(r"<footer>Taskboard (\d+)</footer>", page)
-    templates = re.search(r'<meta name="templates" content="(\d+)">', page)
-    return (code.group(1), templates.group(1)) if code and templates else None
 
 
 class User:

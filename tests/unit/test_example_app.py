@@ -14,6 +14,7 @@ from click.testing import Result
 from flask import Flask
 
 from ..apps import taskboard
+from ..apps import taskboard_versions as versions
 
 
 @pytest.fixture
@@ -39,13 +40,6 @@ def cli(app: Flask, *args: str) -> Result:
     result = app.test_cli_runner().invoke(args=list(args))
     assert result.exit_code == 0, result.output
     return result
-
-
-def versions(page: str) -> tuple[str, str]:
-    """(the code's version, the templates' version) that rendered a page."""
-    code = re.search(r"<footer>Taskboard (\d+)</footer>", page).group(1)
-    templates = re.search(r'<meta name="templates" content="(\d+)">', page).group(1)
-    return code, templates
 
 
 def add_task(app: Flask, title: str, **fields: str) -> None:
