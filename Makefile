@@ -28,7 +28,7 @@ DEB = $(call deb_for,$(SUITE))
 # The other release the tests run hosts of (bookworm's and trixie's builds both tested).
 OTHER_SUITE := $(firstword $(filter-out $(NATIVE_SUITE),$(shell packaging/release suites)))
 # What the tests need from Debian, beside the build dependencies.
-TEST_DEPENDS := aptly curl diffoscope-minimal dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core pebble piuparts python3-venv systemd-container testssl.sh wrk
+TEST_DEPENDS := ansible aptly curl diffoscope-minimal dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core openssh-client pebble piuparts python3-venv systemd-container testssl.sh wrk
 
 .PHONY: deb build-deps wheels hashes test test-fast test-deps repo bench clean
 

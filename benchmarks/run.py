@@ -8,7 +8,8 @@ with wrk from this machine across the veth:
 - failed requests and latency during restart, reload, upgrade and a killed process, with
   the tutorial's stop-and-start restart beside them;
 - CPU per request in gunicorn, nginx and wrk, and the throughput limit it implies;
-- install time, .deb size, build time and memory.
+- install time, .deb size, build time and memory;
+- a rolling upgrade of three app servers behind HAProxy with deploy/'s upgrade.yml.
 Writes docs/benchmarks.md. Every load is bounded by wrk's --duration.
 """
 
@@ -26,10 +27,11 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from tests.e2e.builds import build_newer_deb
-from tests.e2e.conftest import FIREWALLS, booted_host
+from tests.e2e.conftest import ON_DEMAND, booted_host
+from tests.e2e.fleet import APP_SERVERS, running_fleet
 from tests.e2e.host import Host
 from tests.e2e.image import image_root
-from tests.e2e.load import LoadResult, during, load
+from tests.e2e.load import LoadResult, during, load, throughout
 
 SECONDS = 10
 CONNECTIONS = 32
@@ -149,6 +151,26 @@ def cpu_row(name: str, used: dict[str, float], result: LoadResult) -> str:
             f"{used['wrk']:.0f} | {total:.0f} | {CPUS * 1e6 / total:,.0f} req/s |")
 
 
+def rolling_upgrade(image: Path, deb: Path, newer: Path, workdir: Path) -> dict:
+    """site.yml with `deb`, then upgrade.yml to `newer` under load through the balancer."""
+    workdir.mkdir()
+    with running_fleet(image, [deb, newer], workdir) as fleet:
+        setup = fleet.playbook("site.yml", flaskapp_version=deb.name.split("_")[1])
+        if setup.returncode != 0:
+            raise RuntimeError(f"site.yml failed:\n{setup.stdout}{setup.stderr}")
+        timing = {}
+
+        def upgrade() -> None:
+            started = time.monotonic()
+            run = fleet.playbook("upgrade.yml", flaskapp_version=newer.name.split("_")[1])
+            timing["seconds"] = time.monotonic() - started
+            if run.returncode != 0:
+                raise RuntimeError(f"upgrade.yml failed:\n{run.stdout}{run.stderr}")
+
+        result = throughout(fleet.url, upgrade, 600, connections=CONNECTIONS)
+    return {"seconds": timing["seconds"], "load": result}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deb", type=Path, required=True)
@@ -160,7 +182,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="flaskapp-bench-"))
     newer = build_newer_deb(REPO, workdir)
     build_seconds = time.monotonic() - started
-    image = image_root(deb, FIREWALLS)
+    image = image_root(deb, ON_DEMAND)
 
     with booted_host(image, workdir / "host", "bench") as host:
         url = f"http://{host.address}/"
@@ -221,6 +243,9 @@ def main() -> None:
         events["tutorial: gunicorn stopped and started again"] = during(
             tutorial_url, lambda: restart_like_the_tutorial(host), EVENT_SECONDS, 1, CONNECTIONS)
 
+    print("fleet: rolling upgrade of three app servers", flush=True)
+    rollout = rolling_upgrade(image, deb, newer, workdir / "fleet")
+
     deb_kib = deb.stat().st_size / 1024
     ratio = packaged.requests_per_second / tutorial.requests_per_second
     # What the CPUs allow at the packaged stack's CPU per request, against the tutorial.
@@ -260,6 +285,20 @@ def main() -> None:
         "| event | requests | failed | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|",
         *(event_row(name, result) for name, result in events.items()),
+        "",
+        "## A fleet: rolling upgrade behind HAProxy",
+        "",
+        f"`deploy/upgrade.yml` on {len(APP_SERVERS)} app servers (booted hosts on one bridge, Ansible over",
+        "ssh from this machine), one at a time: drain, upgrade, check `/healthz`, back in the pool;",
+        "wrk through the balancer from just before the playbook starts until it ends.",
+        "",
+        "| what | value |",
+        "|---|---|",
+        f"| rollout time (`ansible-playbook upgrade.yml`) | {rollout['seconds']:.0f} s |",
+        f"| requests through the balancer during it | {rollout['load'].requests:,} |",
+        f"| failed | {rollout['load'].failed} |",
+        f"| p99 / max latency | {rollout['load'].latency_ms.get('p99', 0):.1f} ms / "
+        f"{rollout['load'].latency_ms.get('max', 0):.0f} ms |",
         "",
         "## Size, time, memory",
         "",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from .network import Link, new_link
+from .network import BridgePort, Link, new_link
 
 # What a root shell on a server has; nothing of the test runner's environment leaks in.
 HOST_ENV = {
@@ -122,12 +122,14 @@ class File:
 
 
 class Host:
-    def __init__(self, image: Path, workdir: Path, name: str = "flaskapp-test") -> None:
+    def __init__(self, image: Path, workdir: Path, name: str = "flaskapp-test",
+                 link: Link | BridgePort | None = None) -> None:
+        """With no link, the host gets a network of its own (a veth to this machine)."""
         self.name = name
         self.image = image
         self.workdir = workdir
         self.root = workdir / "root"
-        self.link: Link | None = None
+        self.link = link
         self.nspawn: subprocess.Popen | None = None
         self.pid: int | None = None  # the host's systemd, as seen from this machine
         self.boot_log = workdir / "boot.log"
@@ -139,7 +141,8 @@ class Host:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         options = f"lowerdir={self.image},upperdir={self.workdir / 'upper'},workdir={self.workdir / 'work'}"
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.root)], check=True)
-        self.link = new_link()
+        if self.link is None:
+            self.link = new_link()
 
     def boot(self, timeout: float = 60) -> None:
         assert self.link is not None, "create() first"

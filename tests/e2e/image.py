@@ -94,3 +94,14 @@ def image_root(deb: Path, extra_downloads: list[str] = ()) -> Path:
         staging.rename(root)
     complete.touch()
     return root
+
+
+def archive_from(image: Path, dest: Path) -> None:
+    """Makes dest a flat apt archive of every package in the image's apt cache: a stand-in
+    for Debian's mirror (`deb [trusted=yes] URL ./`), for hosts that must run apt-get update."""
+    dest.mkdir()
+    for deb in (image / "var/cache/apt/archives").glob("*.deb"):
+        (dest / deb.name).symlink_to(deb)
+    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=dest, check=True,
+                              capture_output=True, text=True).stdout
+    (dest / "Packages").write_text(packages)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .host import Host
-from .image import deb_suite
+from .image import archive_from, deb_suite
 from .load import throughout
 from .test_apt_repo import RepoServer, add_repository, publish
 
@@ -37,13 +37,7 @@ def served_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(host: Host, served_dir: Path, other_image: Path) -> Iterator[RepoServer]:
-    archive = served_dir / "trixie"
-    archive.mkdir()
-    for deb in (other_image / "var/cache/apt/archives").glob("*.deb"):
-        (archive / deb.name).symlink_to(deb)
-    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=archive, check=True,
-                              capture_output=True, text=True).stdout
-    (archive / "Packages").write_text(packages)
+    archive_from(other_image, served_dir / "trixie")
     (served_dir / "repo").symlink_to(served_dir / "dist/repo")
     serving = RepoServer(served_dir, host.link.local_address)
     yield serving
