@@ -1,16 +1,18 @@
-"""make bench: the packaged stack against the tutorial's, side by side on one booted host.
+"""make bench: the packaged stack against the tutorial's, side by side on booted hosts.
 
-Boots a test host (as the e2e tests do), installs the .deb, and measures through nginx
-with wrk from this machine across the veth:
-- throughput and latency: the packaged defaults, other gunicorn worker settings, the
-  tutorial's stack (gunicorn --bind 0.0.0.0:5000 with one sync worker behind an nginx site
-  proxying to localhost:5000) and nginx answering by itself (the proxy's ceiling);
+Boots test hosts (as the e2e tests do), installs the .deb, and measures through nginx with
+wrk from this machine across a veth:
+- per vCPU (benchmarks/one_vcpu.py): a host pinned to one CPU, wrk to another: throughput
+  and latency of the packaged defaults, the tutorial's stack and nginx alone; HTTPS with
+  keep-alive and with a handshake per request; memory for 1, 2 and 4 vCPUs' worker counts;
+- on shared CPUs (wrk, nginx and gunicorn together): other gunicorn worker settings, and the
+  CPU per request in gunicorn, nginx and wrk;
 - failed requests and latency during restart, reload, upgrade and a killed process, with
-  the tutorial's stop-and-start restart beside them;
-- CPU per request in gunicorn, nginx and wrk, and the throughput limit it implies;
-- install time, .deb size, build time and memory;
-- a rolling upgrade of three app servers behind HAProxy with deploy/'s upgrade.yml.
-Writes docs/benchmarks.md. Every load is bounded by wrk's --duration.
+  the tutorial's stop-and-start restart beside them, and a picture of them
+  (benchmarks/timeline.py: docs/restarts.png);
+- a rolling upgrade of three app servers behind HAProxy (benchmarks/fleet.py);
+- install time, .deb size, build time.
+Writes docs/benchmarks.md. Every load is bounded by wrk's --duration (or a count and time).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import tempfile
 import time
@@ -28,34 +29,34 @@ from pathlib import Path
 from tests.conftest import REPO
 from tests.e2e.builds import build_newer_deb
 from tests.e2e.conftest import ON_DEMAND, booted_host
-from tests.e2e.fleet import APP_SERVERS, running_fleet
 from tests.e2e.host import Host
 from tests.e2e.image import image_root
-from tests.e2e.load import LoadResult, during, load, throughout
+from tests.e2e.load import LoadResult, during, load
 
-SECONDS = 10
-CONNECTIONS = 32
-RUNS = 3
+from .fleet import APP_SERVERS, rolling_upgrade
+from .measure import (
+    CEILING_PORT,
+    CONNECTIONS,
+    RUNS,
+    SECONDS,
+    TUTORIAL_GUNICORN,
+    TUTORIAL_PORT,
+    TUTORIAL_SITE,
+    cpu_per_request,
+    event_row,
+    measure,
+    row,
+    service_rss_mib,
+    set_gunicorn_args,
+    unit_pids,
+)
+from .one_vcpu import CLIENT_CPU, SERVER_CPU, WORKERS_PER_VCPUS, measure_one_vcpu
+from .timeline import draw, timeline_during
+
 EVENT_SECONDS = 8
+TIMELINE_SECONDS = 14
+TIMELINE_PNG = "restarts.png"
 
-TUTORIAL_PORT = 8081  # nginx → localhost:5000, as the tutorial's site
-CEILING_PORT = 8082  # nginx `return 200`
-TUTORIAL_SITE = f"""server {{
-    listen {TUTORIAL_PORT};
-    location / {{
-        proxy_pass http://localhost:5000;
-    }}
-}}
-server {{
-    listen {CEILING_PORT};
-    location / {{
-        return 200 "Hello World!";
-    }}
-}}
-"""
-# The tutorial's `gunicorn --bind 0.0.0.0:5000 app:app &`, as root, from the same venv.
-TUTORIAL_GUNICORN = ["systemd-run", "--unit=tutorial-gunicorn", "--working-directory=/root",
-                     "/opt/venvs/flaskapp/bin/gunicorn", "--bind", "0.0.0.0:5000", "flaskapp:create_app()"]
 
 CPUS = len(os.sched_getaffinity(0))  # the test host sees the same CPUs
 
@@ -75,100 +76,10 @@ def restart_like_the_tutorial(host: Host) -> None:
     host.run(*TUTORIAL_GUNICORN)
 
 
-def measure(url: str, runs: int = RUNS) -> LoadResult:
-    """The median run (by requests/s) of `runs` loads of SECONDS each."""
-    results = []
-    for _ in range(runs):
-        with load(url, SECONDS, CONNECTIONS) as result:
-            pass
-        results.append(result)
-    results.sort(key=lambda r: r.requests_per_second)
-    return results[len(results) // 2]
-
-
-def unit_pids(host: Host, unit: str) -> list[str]:
-    """A service's main process and its children (gunicorn's or nginx's workers)."""
-    master = host.service(unit).main_pid
-    return [str(master), *host.file(f"/proc/{master}/task/{master}/children").content.split()]
-
-
-def service_rss_mib(host: Host, unit: str) -> float:
-    """Resident memory of every process of a unit (RSS summed, shared pages counted again)."""
-    kib = 0
-    for pid in unit_pids(host, unit):
-        status = host.file(f"/proc/{pid}/status").content
-        kib += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-    return kib / 1024
-
-
-def unit_cpu_seconds(host: Host, unit: str) -> float:
-    """CPU time (user + system) the processes of a unit have used so far."""
-    ticks = 0
-    for pid in unit_pids(host, unit):
-        # Fields after the command name: state is field 3, utime and stime are 14 and 15.
-        fields = host.file(f"/proc/{pid}/stat").content.rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_per_request(host: Host, url: str, app_unit: str) -> tuple[dict[str, float], LoadResult]:
-    """Microseconds of CPU per request spent by the app server, nginx and wrk, over one load."""
-    units = {"gunicorn": app_unit, "nginx": "nginx.service"}
-    before = {name: unit_cpu_seconds(host, unit) for name, unit in units.items()}
-    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with load(url, SECONDS, CONNECTIONS) as result:
-        pass
-    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    seconds = {name: unit_cpu_seconds(host, unit) - before[name] for name, unit in units.items()}
-    seconds["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
-    return {name: used / result.requests * 1e6 for name, used in seconds.items()}, result
-
-
-def set_gunicorn_args(host: Host, args: str) -> None:
-    env = host.file("/etc/flaskapp/flaskapp.env")
-    lines = [line for line in env.content.splitlines() if not line.startswith("GUNICORN_CMD_ARGS=")]
-    if args:
-        lines.append(f"GUNICORN_CMD_ARGS={args}")
-    env.write("\n".join(lines) + "\n")
-    host.run("systemctl", "restart", "flaskapp")
-    host.wait_until_serving()
-    time.sleep(2)  # all workers booted
-
-
-def row(name: str, result: LoadResult, note: str = "") -> str:
-    return (f"| {name} | {result.requests_per_second:,.0f} | {result.latency_ms.get('p50', 0):.1f} | "
-            f"{result.latency_ms.get('p99', 0):.1f} | {result.failed} | {note} |")
-
-
-def event_row(name: str, result: LoadResult) -> str:
-    return (f"| {name} | {result.requests:,} | {result.failed:,} | "
-            f"{result.latency_ms.get('p99', 0):.0f} | {result.latency_ms.get('max', 0):.0f} |")
-
-
 def cpu_row(name: str, used: dict[str, float], result: LoadResult) -> str:
     total = sum(used.values())
     return (f"| {name} | {result.requests_per_second:,.0f} | {used['gunicorn']:.0f} | {used['nginx']:.0f} | "
             f"{used['wrk']:.0f} | {total:.0f} | {CPUS * 1e6 / total:,.0f} req/s |")
-
-
-def rolling_upgrade(image: Path, deb: Path, newer: Path, workdir: Path) -> dict:
-    """site.yml with `deb`, then upgrade.yml to `newer` under load through the balancer."""
-    workdir.mkdir()
-    with running_fleet(image, [deb, newer], workdir) as fleet:
-        setup = fleet.playbook("site.yml", flaskapp_version=deb.name.split("_")[1])
-        if setup.returncode != 0:
-            raise RuntimeError(f"site.yml failed:\n{setup.stdout}{setup.stderr}")
-        timing = {}
-
-        def upgrade() -> None:
-            started = time.monotonic()
-            run = fleet.playbook("upgrade.yml", flaskapp_version=newer.name.split("_")[1])
-            timing["seconds"] = time.monotonic() - started
-            if run.returncode != 0:
-                raise RuntimeError(f"upgrade.yml failed:\n{run.stdout}{run.stderr}")
-
-        result = throughout(fleet.url, upgrade, 600, connections=CONNECTIONS)
-    return {"seconds": timing["seconds"], "load": result}
 
 
 def main() -> None:
@@ -182,6 +93,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="flaskapp-bench-"))
     newer = build_newer_deb(REPO, workdir)
     build_seconds = time.monotonic() - started
+    newest = build_newer_deb(REPO, workdir / "newest", suffix="+bench2")
     image = image_root(deb, ON_DEMAND)
 
     with booted_host(image, workdir / "host", "bench") as host:
@@ -243,6 +155,21 @@ def main() -> None:
         events["tutorial: gunicorn stopped and started again"] = during(
             tutorial_url, lambda: restart_like_the_tutorial(host), EVENT_SECONDS, 1, CONNECTIONS)
 
+        print("timelines", flush=True)
+        timelines = {
+            "packaged: systemctl restart flaskapp": timeline_during(
+                url, lambda: host.run("systemctl", "restart", "flaskapp"), TIMELINE_SECONDS),
+            "packaged: apt install of a newer version": timeline_during(
+                url, lambda: host.apt_install(newest), TIMELINE_SECONDS),
+            "tutorial: gunicorn stopped and started again": timeline_during(
+                tutorial_url, lambda: restart_like_the_tutorial(host), TIMELINE_SECONDS),
+        }
+        draw(timelines, TIMELINE_SECONDS, args.out.parent / TIMELINE_PNG)
+
+    print("one vCPU, clients outside it", flush=True)
+    one = measure_one_vcpu(image, deb, workdir / "one-vcpu")
+    one_ratio = one.http["packaged"].requests_per_second / one.http["tutorial"].requests_per_second
+
     print("fleet: rolling upgrade of three app servers", flush=True)
     rollout = rolling_upgrade(image, deb, newer, workdir / "fleet")
 
@@ -259,11 +186,52 @@ def main() -> None:
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; package: `{deb.name}`",
         f"- machine: {CPUS} CPUs ({cpu_model}), "
-        f"kernel {platform.release()}; the load generator (wrk) shares these CPUs",
-        f"- host: Debian 12 booted with systemd-nspawn, reached over a veth; wrk "
+        f"kernel {platform.release()}",
+        f"- hosts: Debian booted with systemd-nspawn, reached over a veth; wrk "
         f"{CONNECTIONS} connections, {SECONDS} s per run, median of {RUNS} runs",
         "",
-        "## Throughput through nginx (`GET /`)",
+        "## Per vCPU: a 1-vCPU server, its clients outside it (`GET /`)",
+        "",
+        f"The host pinned to CPU {SERVER_CPU} (`systemd-nspawn --cpu-affinity`), wrk to CPU {CLIENT_CPU}",
+        "(`taskset`), as a real server's clients are on other machines: each row is what one vCPU",
+        f"serves. The stacks take turns, median of {RUNS} runs each; the packaged defaults give",
+        f"{WORKERS_PER_VCPUS[1]} workers on 1 vCPU.",
+        "",
+        "| stack | req/s per vCPU | p50 ms | p99 ms | failed | note |",
+        "|---|---:|---:|---:|---:|---|",
+        row("**packaged defaults**", one.http["packaged"], f"**{one_ratio:.2f}× the tutorial**"),
+        row("tutorial: gunicorn `--bind 0.0.0.0:5000`, 1 sync worker, nginx → localhost:5000",
+            one.http["tutorial"]),
+        row("nginx `return 200` (the proxy's ceiling)", one.http["nginx alone"]),
+        "",
+        "## HTTPS per vCPU (the same host, `TLS=own`, an ECDSA P-256 certificate)",
+        "",
+        "Keep-alive: requests on open TLS connections. A new TLS handshake per request: wrk sends",
+        "`Connection: close`, so every request is a new connection and a full TLS 1.3 handshake.",
+        "nginx's ceiling: a server with the same certificate answering by itself.",
+        "",
+        "| stack | req/s per vCPU | p50 ms | p99 ms | failed | note |",
+        "|---|---:|---:|---:|---:|---|",
+        *(row(name, result) for name, result in one.https.items()),
+        "",
+        "## Memory of flaskapp.service (MiB, RSS)",
+        "",
+        "The worker counts the defaults give (CPUs + 1) on 1, 2 and 4 vCPUs, set on the 1-vCPU",
+        "host; under load: wrk over HTTPS. What a 1 GiB VM has left: 1024 MiB minus the RSS of",
+        "every process on the host (systemd, journald, nginx, flaskapp; shared pages counted once",
+        "per process, so it is an underestimate of what is free).",
+        "",
+        "| vCPUs (workers) | per worker, idle | total, idle | per worker, under load | total, under load "
+        "| a 1 GiB VM has left |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(f"| {vcpus} ({WORKERS_PER_VCPUS[vcpus]}) | {m['idle worker']:.0f} | {m['idle total']:.0f} | "
+          f"{m['loaded worker']:.0f} | {m['loaded total']:.0f} | {m['1 GiB left']:.0f} |"
+          for vcpus, m in one.memory.items()),
+        "",
+        f"## Shared CPUs: wrk, nginx and gunicorn on the same {CPUS} CPUs (`GET /`)",
+        "",
+        "What a laptop or a CI machine shows: wrk's own CPU caps every row, so read the ratios",
+        "with care; the per-vCPU table above is the server's.",
         "",
         "| stack | req/s | p50 ms | p99 ms | failed | note |",
         "|---|---:|---:|---:|---:|---|",
@@ -281,6 +249,12 @@ def main() -> None:
         *(cpu_row(name, used, result) for name, (used, result) in cpu.items()),
         "",
         "## Failed requests during operations (under load)",
+        "",
+        f"![Requests served and failed per 100 ms across a restart and an upgrade of the packaged "
+        f"stack, and the tutorial's stop-and-start]({TIMELINE_PNG})",
+        "",
+        "Above: requests served (green) and failed (red) per 100 ms, 8 clients on keep-alive",
+        "connections (Python's requests: fewer requests than wrk's), the event 1 s in. Below: wrk.",
         "",
         "| event | requests | failed | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|",

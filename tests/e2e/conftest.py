@@ -103,9 +103,10 @@ def previous_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def booted_host(image: Path, workdir: Path, test_name: str) -> Iterator[Host]:
+def booted_host(image: Path, workdir: Path, test_name: str,
+                cpu_affinity: str | None = None) -> Iterator[Host]:
     name = re.sub(r"[^a-z0-9-]+", "-", test_name.lower())[:40].strip("-")
-    host = Host(image, workdir, name=f"flaskapp-{name}")
+    host = Host(image, workdir, name=f"flaskapp-{name}", cpu_affinity=cpu_affinity)
     try:
         host.create()
         host.boot()

@@ -123,13 +123,15 @@ class File:
 
 class Host:
     def __init__(self, image: Path, workdir: Path, name: str = "flaskapp-test",
-                 link: Link | BridgePort | None = None) -> None:
-        """With no link, the host gets a network of its own (a veth to this machine)."""
+                 link: Link | BridgePort | None = None, cpu_affinity: str | None = None) -> None:
+        """With no link, the host gets a network of its own (a veth to this machine). With
+        cpu_affinity (a CPU list such as "1"), everything in it runs on those CPUs alone."""
         self.name = name
         self.image = image
         self.workdir = workdir
         self.root = workdir / "root"
         self.link = link
+        self.cpu_affinity = cpu_affinity
         self.nspawn: subprocess.Popen | None = None
         self.pid: int | None = None  # the host's systemd, as seen from this machine
         self.boot_log = workdir / "boot.log"
@@ -157,6 +159,7 @@ class Host:
                     # Its services manage its own network namespace's firewall, as on a
                     # server (nspawn grants this only with networking of its own making).
                     "--capability=CAP_NET_ADMIN",
+                    *([f"--cpu-affinity={self.cpu_affinity}"] if self.cpu_affinity else []),
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import requests
 
@@ -61,19 +62,21 @@ class LoadResult:
 
 
 def wrk_command(url: str, seconds: float, connections: int, threads: int = 2,
-                headers: tuple[str, ...] = ()) -> list[str]:
-    return ["wrk", f"--threads={threads}", f"--connections={connections}",
+                headers: tuple[str, ...] = (), cpus: str | None = None) -> list[str]:
+    """wrk's command line; with cpus (a list such as "0" or "0-1"), it runs on those alone."""
+    pinned = ["taskset", "--cpu-list", cpus] if cpus else []
+    return [*pinned, "wrk", f"--threads={threads}", f"--connections={connections}",
             f"--duration={seconds:g}s", "--timeout=10s", "--latency",
             *(f"--header={header}" for header in headers), url]
 
 
 @contextmanager
 def load(url: str, seconds: float = 6, connections: int = 16,
-         headers: tuple[str, ...] = ()) -> Iterator[LoadResult]:
+         headers: tuple[str, ...] = (), cpus: str | None = None) -> Iterator[LoadResult]:
     """Sends requests to url for `seconds` while the with-block runs; the result is
     filled in when the block ends (wrk ends by itself after `seconds`)."""
     result = LoadResult()
-    process = subprocess.Popen(wrk_command(url, seconds, connections, headers=headers),
+    process = subprocess.Popen(wrk_command(url, seconds, connections, headers=headers, cpus=cpus),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         yield result
@@ -111,26 +114,33 @@ def throughout(url: str, event: Callable[[], object], max_seconds: float, lead: 
     return LoadResult.parse(output)
 
 
+class Answer(NamedTuple):
+    at: float  # seconds since the load started
+    status: int  # 0: no response (the error is the body)
+    body: str
+
+
 def responses_during(url: str, event: Callable[[], object], seconds: float, clients: int = 4,
-                     lead: float = 1.0, limit: int = 50_000) -> list[tuple[int, str]]:
+                     lead: float = 1.0, limit: int = 50_000) -> list[Answer]:
     """GETs url from `clients` threads, each on its own keep-alive connection, for `seconds`
     and at most `limit` requests in all; after `lead` seconds, the event. Returns every
-    response as (status, body) in the order they arrived; a broken one as (0, the error).
-    For what wrk cannot check: what each response says."""
-    responses: list[tuple[int, str]] = []
+    response in the order they arrived. For what wrk cannot tell: what each response says,
+    and when it came."""
+    responses: list[Answer] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
 
     def client() -> None:
         with requests.Session() as session:
             while time.monotonic() < deadline and len(responses) < limit:
                 try:
                     response = session.get(url, timeout=10)
-                    answer = (response.status_code, response.text)
+                    status, body = response.status_code, response.text
                 except requests.RequestException as error:
-                    answer = (0, repr(error))
+                    status, body = 0, repr(error)
                 with lock:
-                    responses.append(answer)
+                    responses.append(Answer(time.monotonic() - started, status, body))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:

@@ -140,9 +140,9 @@ def test_upgrade_under_load_migrates_and_never_mixes_versions(
 
     assert "running the app's upgrade command: flaskapp migrate" in upgrade["output"]
     assert "applied: 0002-task-priority.sql" in upgrade["output"]
-    failed = [answer for answer in responses if answer[0] != 200]
-    assert not failed, f"{len(failed)} of {len(responses)} failed, first: {failed[0][1][-2000:]}"
-    seen = [versions(body) for _, body in responses]
+    failed = [answer for answer in responses if answer.status != 200]
+    assert not failed, f"{len(failed)} of {len(responses)} failed, first: {failed[0].body[-2000:]}"
+    seen = [versions(answer.body) for answer in responses]
     assert Counter(seen).keys() == {("1", "1"), ("2", "2")}, Counter(seen)
     # Once version 2 answered, version 1 never did again.
     first_2 = seen.index(("2", "2"))
