@@ -9,6 +9,7 @@ memory for the worker counts the defaults give on 1, 2 and 4 vCPUs.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +51,59 @@ TLS_CEILING_SITE = """server {{
 """
 
 
+# Where a request's CPU goes on the packaged path: each change tried alone on the 1-vCPU host,
+# measured taking turns with the tutorial's stack. Not defaults unless the numbers say so.
+SANDBOX_SECCOMP_OFF = """[Service]
+SystemCallFilter=
+SystemCallArchitectures=
+RestrictAddressFamilies=
+MemoryDenyWriteExecute=no
+LockPersonality=no
+RestrictNamespaces=no
+RestrictRealtime=no
+"""
+CHANGES: dict[str, Callable[[Host], None]] = {
+    "packaged defaults": lambda host: None,
+    "nginx access log buffered (64k, flushed every second)": lambda host: edit_site(
+        host, "    location / {\n", "    access_log /var/log/nginx/access.log combined buffer=64k flush=1s;\n"
+                                    "    location / {\n"),
+    "nginx access log off": lambda host: edit_site(host, "    location / {\n",
+                                                   "    access_log off;\n    location / {\n"),
+    "no seccomp filters (the sandbox's syscall, address family and W^X filters off)":
+        lambda host: drop_in(host, SANDBOX_SECCOMP_OFF),
+    "gthread, 2 workers × 4 threads (nginx keeps upstream connections alive)":
+        lambda host: set_gunicorn_args(host, "--worker-class=gthread --threads=4"),
+    "sync, 1 worker": lambda host: set_gunicorn_args(host, "--workers=1"),
+}
+
+
+def edit_site(host: Host, old: str, new: str) -> None:
+    site = host.file("/etc/nginx/sites-available/flaskapp")
+    site.write(site.content.replace(old, new, 1))
+    host.run("systemctl", "reload", "nginx")
+    time.sleep(1)
+
+
+def drop_in(host: Host, text: str) -> None:
+    host.run("mkdir", "-p", "/etc/systemd/system/flaskapp.service.d")
+    host.file("/etc/systemd/system/flaskapp.service.d/bench.conf").write(text)
+    host.run("systemctl", "daemon-reload")
+    host.run("systemctl", "restart", "flaskapp")
+    host.wait_until_serving()
+    time.sleep(2)
+
+
+def undo_changes(host: Host, site: str) -> None:
+    host.file("/etc/nginx/sites-available/flaskapp").write(site)
+    host.run("systemctl", "reload", "nginx")
+    host.run("rm", "-f", "/etc/systemd/system/flaskapp.service.d/bench.conf")
+    host.run("systemctl", "daemon-reload")
+    set_gunicorn_args(host, "")
+
+
 @dataclass
 class OneVcpu:
+    changes: dict[str, tuple[LoadResult, LoadResult]] = field(default_factory=dict)
     http: dict[str, LoadResult] = field(default_factory=dict)
     https: dict[str, LoadResult] = field(default_factory=dict)
     memory: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -104,6 +156,15 @@ def measure_one_vcpu(image: Path, deb: Path, workdir: Path) -> OneVcpu:
             "tutorial": f"http://{address}:{TUTORIAL_PORT}/",
             "nginx alone": f"http://{address}:{CEILING_PORT}/",
         }, cpus=CLIENT_CPU)
+
+        site = host.file("/etc/nginx/sites-available/flaskapp").content
+        for name, change in CHANGES.items():
+            print(f"1 vCPU: {name}", flush=True)
+            change(host)
+            both = measure_alternating({"changed": f"http://{address}/",
+                                        "tutorial": f"http://{address}:{TUTORIAL_PORT}/"}, cpus=CLIENT_CPU)
+            found.changes[name] = (both["changed"], both["tutorial"])
+            undo_changes(host, site)
 
         print("1 vCPU: HTTPS", flush=True)
         host.file("/etc/flaskapp/site.conf").write(

@@ -82,6 +82,12 @@ def cpu_row(name: str, used: dict[str, float], result: LoadResult) -> str:
             f"{used['wrk']:.0f} | {total:.0f} | {CPUS * 1e6 / total:,.0f} req/s |")
 
 
+def change_row(name: str, changed: LoadResult, tutorial: LoadResult) -> str:
+    ratio = changed.requests_per_second / tutorial.requests_per_second
+    return (f"| {name} | {changed.requests_per_second:,.0f} | {changed.latency_ms.get('p99', 0):.1f} | "
+            f"{tutorial.requests_per_second:,.0f} | {ratio:.2f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deb", type=Path, required=True)
@@ -93,7 +99,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="flaskapp-bench-"))
     newer = build_newer_deb(REPO, workdir)
     build_seconds = time.monotonic() - started
-    newest = build_newer_deb(REPO, workdir / "newest", suffix="+bench2")
+    newest = build_newer_deb(REPO, workdir / "newest", suffix="+e2e2")  # after build_newer_deb's +e2e1
     image = image_root(deb, ON_DEMAND)
 
     with booted_host(image, workdir / "host", "bench") as host:
@@ -203,6 +209,16 @@ def main() -> None:
         row("tutorial: gunicorn `--bind 0.0.0.0:5000`, 1 sync worker, nginx → localhost:5000",
             one.http["tutorial"]),
         row("nginx `return 200` (the proxy's ceiling)", one.http["nginx alone"]),
+        "",
+        "## Per vCPU: where a request's CPU goes (each change alone, against the tutorial)",
+        "",
+        "Each row changes one thing on the 1-vCPU host, then measures it taking turns with the",
+        "tutorial's stack (so each ratio compares runs of the same minutes). Only the packaged",
+        "defaults are what the package ships.",
+        "",
+        "| change | req/s per vCPU | p99 ms | the tutorial then | ratio |",
+        "|---|---:|---:|---:|---:|",
+        *(change_row(name, changed, tutorial) for name, (changed, tutorial) in one.changes.items()),
         "",
         "## HTTPS per vCPU (the same host, `TLS=own`, an ECDSA P-256 certificate)",
         "",
