@@ -98,7 +98,7 @@ def set_gunicorn_args(host: Host, args: str) -> None:
         lines.append(f"GUNICORN_CMD_ARGS={args}")
     env.write("\n".join(lines) + "\n")
     host.run("systemctl", "restart", "flaskapp")
-    host.wait_until_serving()
+    host.wait_until_serving(path="/healthz", body=None)  # never redirected to HTTPS
     time.sleep(2)  # all workers booted
 
 
