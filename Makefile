@@ -82,8 +82,8 @@ test-fast: deb test-deps
 	$(VENV)/bin/ruff check $(LINTED)
 	$(PYTEST) -v --deb=$(DEB) -m "not e2e" tests
 
-# Boots hosts and a fleet, measures, writes docs/benchmarks.md and docs/restarts.png (not part of
-# make test).
+# Boots hosts and a fleet, measures, writes docs/benchmarks.md and docs/restarts.png (about 20
+# minutes; not part of make test).
 bench: deb test-deps
 	dpkg -s gnuplot-nox >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q gnuplot-nox; }
 	$(VENV)/bin/python -m benchmarks.run --deb=$(DEB)
