@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.e2e.fleet import APP_SERVERS, running_fleet
+from tests.e2e.fleet import running_fleet
 from tests.e2e.load import throughout
 
 from .measure import CONNECTIONS
-
-__all__ = ["APP_SERVERS", "rolling_upgrade"]
 
 
 def rolling_upgrade(image: Path, deb: Path, newer: Path, workdir: Path) -> dict:

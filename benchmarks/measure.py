@@ -59,13 +59,15 @@ def unit_pids(host: Host, unit: str) -> list[str]:
     return [str(master), *host.file(f"/proc/{master}/task/{master}/children").content.split()]
 
 
+def rss_kib(host: Host, pid: str) -> int:
+    """A process's resident memory (VmRSS), in KiB."""
+    status = host.file(f"/proc/{pid}/status").content
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
 def service_rss_mib(host: Host, unit: str) -> float:
     """Resident memory of every process of a unit (RSS summed, shared pages counted again)."""
-    kib = 0
-    for pid in unit_pids(host, unit):
-        status = host.file(f"/proc/{pid}/status").content
-        kib += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-    return kib / 1024
+    return sum(rss_kib(host, pid) for pid in unit_pids(host, unit)) / 1024
 
 
 def unit_cpu_seconds(host: Host, unit: str) -> float:

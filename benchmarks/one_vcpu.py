@@ -26,6 +26,7 @@ from .measure import (
     TUTORIAL_PORT,
     TUTORIAL_SITE,
     measure_alternating,
+    rss_kib,
     set_gunicorn_args,
     unit_pids,
 )
@@ -107,11 +108,6 @@ class OneVcpu:
     http: dict[str, LoadResult] = field(default_factory=dict)
     https: dict[str, LoadResult] = field(default_factory=dict)
     memory: dict[int, dict[str, float]] = field(default_factory=dict)
-
-
-def rss_kib(host: Host, pid: str) -> int:
-    status = host.file(f"/proc/{pid}/status").content
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
 
 
 def memory(host: Host, url: str) -> dict[str, float]:

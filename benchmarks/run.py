@@ -29,11 +29,12 @@ from pathlib import Path
 from tests.conftest import REPO
 from tests.e2e.builds import build_newer_deb
 from tests.e2e.conftest import ON_DEMAND, booted_host
+from tests.e2e.fleet import APP_SERVERS
 from tests.e2e.host import Host
 from tests.e2e.image import image_root
 from tests.e2e.load import LoadResult, during, load
 
-from .fleet import APP_SERVERS, rolling_upgrade
+from .fleet import rolling_upgrade
 from .measure import (
     CEILING_PORT,
     CONNECTIONS,

@@ -35,10 +35,6 @@ class Fleet:
     workdir: Path
 
     @property
-    def hosts(self) -> dict[str, Host]:
-        return {"lb": self.balancer, **self.apps}
-
-    @property
     def url(self) -> str:
         return f"http://{self.balancer.address}/"
 

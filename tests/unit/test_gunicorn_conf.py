@@ -1,6 +1,8 @@
-"""The packaged gunicorn.conf.py, run by a real gunicorn: behind nginx's HTTPS (which sends
-`X-Forwarded-Proto: https` to the socket, see packaging/nginx/flaskapp), the app sees the
-request's scheme and builds https:// URLs."""
+"""Behind nginx's HTTPS (which sends `X-Forwarded-Proto: https` to the socket, see
+packaging/nginx/flaskapp), the app sees the request's scheme and builds https:// URLs: a real
+gunicorn with the packaged gunicorn.conf.py on a unix socket, as under flaskapp.socket.
+(gunicorn trusts the header from a unix-socket peer whatever forwarded_allow_ips says; the
+config must not undo that, e.g. by emptying secure_scheme_headers.)"""
 
 from __future__ import annotations
 
