@@ -80,10 +80,29 @@ def test_no_secret_key_without_key_file() -> None:
     assert load_app().secret_key is None
 
 
-def test_an_app_without_a_static_folder_describes_none() -> None:
+def describe(*gunicorn_args: str) -> subprocess.CompletedProcess:
+    """flaskapp_platform.describe run as flaskapp-site runs it, with gunicorn's arguments."""
+    return subprocess.run(
+        [sys.executable, "-m", "flaskapp_platform.describe", *gunicorn_args],
+        capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "packaging/platform")})
+
+
+def test_an_app_without_a_static_folder_describes_none(tmp_path: Path) -> None:
     # Flask names <package>/static for every app; the hello world has none on disk, so nginx
     # is given no location for it.
-    described = subprocess.run(
-        [sys.executable, "-m", "flaskapp_platform.describe"], check=True, capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "packaging/platform")})
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("workers = 2\n")
+    described = describe("--config", str(conf), "flaskapp_platform.wsgi:app")
+    assert described.returncode == 0, described.stderr
     assert json.loads(described.stdout) == {"static_url_path": None, "static_folder": None}
+
+
+def test_a_broken_gunicorn_configuration_fails_the_description_with_gunicorn_error(tmp_path: Path) -> None:
+    # As `gunicorn --check-config` would: the install stops before the service restarts.
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("workers = 'many'\n")
+    described = describe("--config", str(conf), "flaskapp_platform.wsgi:app")
+    assert described.returncode == 1
+    assert "Invalid value for workers: many" in described.stderr
+    assert described.stdout == ""

@@ -1,12 +1,21 @@
-"""Prints what the platform needs to know of the app, as JSON: where its static files are
-and under which URL path, so that nginx serves them (flaskapp-site runs it at configure)."""
+"""Loads the app as flaskapp.service's gunicorn does, from gunicorn's own arguments
+(``--config /etc/flaskapp/gunicorn.conf.py flaskapp_platform.wsgi:app``), and prints what the
+platform needs to know of it, as JSON: where its static files are and under which URL path,
+so that nginx serves them.
+
+flaskapp-site runs it at configure, in the service's sandbox: a broken gunicorn configuration
+or app fails here with gunicorn's error or the app's traceback, as `gunicorn --check-config`
+would, and a working one is loaded once, not once to check and once to describe."""
 
 import json
 import os
 
-from .loader import load_app
+from gunicorn.app.wsgiapp import WSGIApplication
 
-app = load_app()
+# gunicorn's own parsing of sys.argv and of the configuration file; on an error it prints it
+# and exits 1.
+gunicorn = WSGIApplication("%(prog)s [OPTIONS] APP_MODULE", prog="gunicorn")
+app = gunicorn.load()
 # Flask names a static folder for every app (has_static_folder only says it is named): one
 # that is not there is not served.
 served = app.static_folder is not None and os.path.isdir(app.static_folder)

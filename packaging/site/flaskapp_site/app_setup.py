@@ -1,8 +1,9 @@
 """What postinst does with the app before the new version serves, as the service would do it
 (/usr/bin/flaskapp's way: its user, configuration, state directory and sandbox):
 
-1. load it once, so that a broken app fails the install with its traceback instead of the
-   first visitor;
+1. load it once, as gunicorn does (its configuration too), so that a broken app fails the
+   install with its traceback instead of the first visitor, and learn where its static files
+   are (for `flaskapp-site apply`);
 2. run the commands its developer declared in setup.cfg's [flaskapp] section: `install` on
    the first configure (create the schema), `upgrade` on every upgrade (migrate).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +22,9 @@ from .as_service import run_as_service
 
 VENV = Path("/opt/venvs/flaskapp")
 FLASK = [str(VENV / "bin/flask"), "--app", "flaskapp_platform.wsgi:app"]
-LOAD = [str(VENV / "bin/gunicorn"), "--check-config", "--config", "/etc/flaskapp/gunicorn.conf.py",
-        "flaskapp_platform.wsgi:app"]
+# Loads the app with flaskapp.service's gunicorn arguments and describes it (its static files).
+DESCRIBE = [str(VENV / "bin/python"), "-m", "flaskapp_platform.describe",
+            "--config", "/etc/flaskapp/gunicorn.conf.py", "flaskapp_platform.wsgi:app"]
 FAILED = ("so the service was not (re)started: on an upgrade the running version keeps serving. "
           "Fix it, then run 'dpkg --configure -a' (or install a fixed package).")
 
@@ -36,10 +39,22 @@ def declared_commands(phase: str) -> list[str]:
     return json.loads(found[0].read_text()).get(phase, [])
 
 
+def unit_is_current() -> bool:
+    """Whether systemd has loaded flaskapp.service as it is on disk now. A first install's
+    unit is loaded from disk when first asked for; an upgrade's changed unit or drop-ins need
+    a daemon-reload (debhelper's own comes only after prepare)."""
+    show = subprocess.run(["systemctl", "show", "flaskapp.service",
+                           "--property=LoadState", "--property=NeedDaemonReload"],
+                          capture_output=True, text=True)
+    return show.returncode == 0 and set(show.stdout.split()) == {"LoadState=loaded", "NeedDaemonReload=no"}
+
+
 def prepare(phase: str, say: Say, fail: Say) -> int:
-    # The unit as this version ships it (debhelper's section reloads it only after this).
-    subprocess.run(["systemctl", "daemon-reload"], check=False)
-    if run_as_service(LOAD).returncode != 0:
+    if not unit_is_current():
+        subprocess.run(["systemctl", "daemon-reload"], check=False)
+    described = run_as_service(DESCRIBE, capture=True)
+    if described.returncode != 0:
+        print(described.stdout, end="", file=sys.stderr)  # what the app printed, before its traceback
         fail(f"the app cannot be loaded (see above), {FAILED}")
         return 1
     for command in declared_commands(phase):
@@ -49,11 +64,8 @@ def prepare(phase: str, say: Say, fail: Say) -> int:
             fail(f"the app's {phase} command 'flaskapp {command}' failed (exit {status}, see above), "
                  + FAILED)
             return 1
-    # What nginx needs of the app (its static files), for `flaskapp-site apply`.
-    described = run_as_service([str(VENV / "bin/python"), "-m", "flaskapp_platform.describe"], capture=True)
-    if described.returncode != 0:
-        fail(f"the app cannot be described (see above), {FAILED}")
-        return 1
+    # What nginx needs of the app (its static files), for `flaskapp-site apply`; the app may
+    # print before it: the description is the last line.
     description = nginx.Paths().app_description
     description.parent.mkdir(parents=True, exist_ok=True)
     description.write_text(described.stdout.strip().splitlines()[-1] + "\n")
