@@ -11,7 +11,8 @@ wrk from this machine across a veth:
   the tutorial's stop-and-start restart beside them, and a picture of them
   (benchmarks/timeline.py: docs/restarts.png);
 - a rolling upgrade of three app servers behind HAProxy (benchmarks/fleet.py);
-- install time, .deb size, build time.
+- `apt install` → first 200 on a bare host and on one with nginx and python3, and where
+  the time goes (benchmarks/install.py); .deb size, build time.
 Writes docs/benchmarks.md. Every load is bounded by wrk's --duration (or a count and time).
 """
 
@@ -35,6 +36,8 @@ from tests.e2e.image import image_root
 from tests.e2e.load import LoadResult, during, load
 
 from .fleet import rolling_upgrade
+from .install import measure_install
+from .install import report as install_report
 from .measure import (
     CEILING_PORT,
     CONNECTIONS,
@@ -105,10 +108,8 @@ def main() -> None:
 
     with booted_host(image, workdir / "host", "bench") as host:
         url = f"http://{host.address}/"
-        install_started = time.monotonic()
         host.apt_install(deb)
         host.wait_until_serving(timeout=60)
-        install_seconds = time.monotonic() - install_started
         time.sleep(2)
         idle_mib = service_rss_mib(host, "flaskapp.service")
 
@@ -177,6 +178,9 @@ def main() -> None:
     one = measure_one_vcpu(image, deb, workdir / "one-vcpu")
     one_ratio = one.http["packaged"].requests_per_second / one.http["tutorial"].requests_per_second
     proxy_headroom = one.http["nginx alone"].requests_per_second / one.http["packaged"].requests_per_second
+
+    print("install time", flush=True)
+    install = measure_install(image, deb, workdir / "install")
 
     print("fleet: rolling upgrade of three app servers", flush=True)
     rollout = rolling_upgrade(image, deb, newer, workdir / "fleet")
@@ -292,14 +296,13 @@ def main() -> None:
         f"| p99 / max latency | {rollout['load'].latency_ms.get('p99', 0):.1f} ms / "
         f"{rollout['load'].latency_ms.get('max', 0):.0f} ms |",
         "",
+        *install_report(install),
         "## Size, time, memory",
         "",
         "| what | value |",
         "|---|---|",
         f"| `.deb` size | {deb_kib:,.0f} KiB |",
         f"| `make deb` (a clean build, dependencies installed) | {build_seconds:.0f} s |",
-        f"| `apt install ./flaskapp_*.deb` → first `Hello World!` (pulls nginx, python3) | "
-        f"{install_seconds:.1f} s |",
         f"| flaskapp.service memory, idle (RSS of master + workers) | {idle_mib:.0f} MiB |",
         f"| flaskapp.service memory, under load | {loaded_mib:.0f} MiB |",
         "",

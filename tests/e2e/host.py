@@ -223,11 +223,8 @@ class Host:
         self, *argv: str, check: bool = True, timeout: float = 300, input: str | None = None
     ) -> subprocess.CompletedProcess:
         """Runs a command as root in the host and returns what it printed."""
-        if self.pid is None:
-            raise HostError("the host is not running")
         result = subprocess.run(
-            ["nsenter", f"--target={self.pid}", "--all", "--", *argv],
-            env=HOST_ENV, capture_output=True, text=True, timeout=timeout, input=input,
+            self._inside(argv), env=HOST_ENV, capture_output=True, text=True, timeout=timeout, input=input,
         )
         if check and result.returncode != 0:
             raise HostError(
@@ -235,6 +232,17 @@ class Host:
                 f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
             )
         return result
+
+    def start(self, *argv: str) -> subprocess.Popen:
+        """Starts a command as root in the host; what it prints (stdout and stderr, one
+        stream) is read from the returned process while it runs."""
+        return subprocess.Popen(self._inside(argv), env=HOST_ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+    def _inside(self, argv: tuple[str, ...]) -> list[str]:
+        if self.pid is None:
+            raise HostError("the host is not running")
+        return ["nsenter", f"--target={self.pid}", "--all", "--", *argv]
 
     def kill(self, pid: int | str) -> None:
         """SIGKILL, as a crash would (the shell's kill: a minimal host has no /bin/kill)."""
