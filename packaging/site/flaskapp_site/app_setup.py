@@ -40,9 +40,9 @@ def declared_commands(phase: str) -> list[str]:
 
 
 def unit_is_current() -> bool:
-    """Whether systemd has loaded flaskapp.service as it is on disk now. A first install's
-    unit is loaded from disk when first asked for; an upgrade's changed unit or drop-ins need
-    a daemon-reload (debhelper's own comes only after prepare)."""
+    """Whether systemd has flaskapp.service loaded as it is on disk: on a first install, where
+    it loads the new unit when first asked for it. (NeedDaemonReload compares modification
+    times, and a downgrade's unit is older: an upgrade always reloads.)"""
     show = subprocess.run(["systemctl", "show", "flaskapp.service",
                            "--property=LoadState", "--property=NeedDaemonReload"],
                           capture_output=True, text=True)
@@ -50,7 +50,8 @@ def unit_is_current() -> bool:
 
 
 def prepare(phase: str, say: Say, fail: Say) -> int:
-    if not unit_is_current():
+    # The unit as this version ships it, for run_as_service (debhelper's reload comes later).
+    if phase == "upgrade" or not unit_is_current():
         subprocess.run(["systemctl", "daemon-reload"], check=False)
     described = run_as_service(DESCRIBE, capture=True)
     if described.returncode != 0:
