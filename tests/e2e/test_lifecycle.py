@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .host import Host, eventually
+from .host import Host, eventually, said
 from .test_firewall import block_with_nftables, port_80
 
 SITE_LINK = "/etc/nginx/sites-enabled/flaskapp"
@@ -56,6 +56,25 @@ def test_upgrade_serves_the_new_version_and_keeps_admin_edits(
     assert "GUNICORN_WORKERS=2" in env.content
     assert len(workers(installed)) == 2
     assert installed.file("/etc/flaskapp/secret_key").content == secret
+
+
+def test_an_upgrade_stops_at_a_gunicorn_setting_the_admin_broke_and_the_old_version_serves(
+    installed: Host, deb: Path, newer_deb: Path
+) -> None:
+    conf = installed.file("/etc/flaskapp/gunicorn.conf.py")
+    edited = conf.content
+    conf.write(edited + "\nworkers = 'many'\n")
+
+    result = installed.apt_install(newer_deb, check=False)
+
+    assert result.returncode != 0
+    assert "Invalid value for workers: many" in said(result)
+    assert "the app cannot be loaded" in said(result)
+    assert installed.get("/healthz").json()["version"] == deb.name.split("_")[1]
+    conf.write(edited)
+    installed.run("dpkg", "--configure", "-a")
+    installed.wait_until_serving()
+    assert installed.get("/healthz").json()["version"] == newer_deb.name.split("_")[1]
 
 
 def test_upgrade_leaves_a_site_the_admin_disabled_disabled(installed: Host, newer_deb: Path) -> None:
