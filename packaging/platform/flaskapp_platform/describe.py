@@ -5,7 +5,7 @@ so that nginx serves them.
 
 flaskapp-site runs it at configure, in the service's sandbox: a broken gunicorn configuration
 or app fails here with gunicorn's error or the app's traceback, as `gunicorn --check-config`
-would, and a working one is loaded once, not once to check and once to describe."""
+would (it runs the same code): one load both checks the app and describes it."""
 
 import json
 import os
