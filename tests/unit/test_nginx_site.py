@@ -62,17 +62,50 @@ def test_a_snapshot_puts_back_links_and_files(tmp_path: Path) -> None:
     assert not paths.listen_conf.exists()
 
 
+def a_venv(root: Path) -> Path:
+    """A venv laid out as the build makes it: lib/python3 -> python3.13, var -> the state."""
+    venv = root / "opt/venvs/flaskapp"
+    (venv / "lib/python3.13/site-packages/blog/static").mkdir(parents=True)
+    (venv / "lib/python3").symlink_to("python3.13")
+    (root / "state/app").mkdir(parents=True)
+    (venv / "var").symlink_to(root / "state/app")
+    return venv
+
+
 def test_the_static_link_names_no_python_version(tmp_path: Path) -> None:
-    paths = nginx.Paths(nginx=tmp_path, state=tmp_path / "state")
-    paths.state.mkdir()
-    paths.app_description.write_text(
-        '{"static_url_path": "/assets", '
-        '"static_folder": "/opt/venvs/flaskapp/lib/python3.13/site-packages/blog/static"}\n')
-    nginx.write_static(paths)
-    assert str(paths.static_link.readlink()) == "/opt/venvs/flaskapp/lib/python3/site-packages/blog/static"
-    assert "location /assets/ {" in paths.static_conf.read_text()
+    venv = a_venv(tmp_path)
+    paths = nginx.Paths(nginx=tmp_path, state=tmp_path / "state", venv=venv, running=tmp_path / "running")
+    folder = venv / "lib/python3.13/site-packages/blog/static"
+    paths.app_description.write_text(f'{{"static_url_path": "/assets", "static_folder": "{folder}"}}\n')
+    nginx.write_static(paths, pytest.fail)
+    assert paths.static_link.readlink() == venv / "lib/python3/site-packages/blog/static"
+    static_conf = paths.static_conf.read_text()
+    assert "location /assets/ {" in static_conf
+    # The one link nginx follows is flaskapp-site's own.
+    assert f"disable_symlinks on from={paths.static_link};" in static_conf
 
     paths.app_description.write_text('{"static_url_path": null, "static_folder": null}\n')
-    nginx.write_static(paths)
+    nginx.write_static(paths, pytest.fail)
     assert not paths.static_link.is_symlink()
     assert "location" not in paths.static_conf.read_text()
+
+
+def test_while_an_upgrade_is_pinned_the_link_goes_to_the_running_copy(tmp_path: Path) -> None:
+    venv = a_venv(tmp_path)
+    paths = nginx.Paths(nginx=tmp_path, state=tmp_path / "state", venv=venv, running=tmp_path / "running")
+    paths.running.mkdir()
+    folder = venv / "lib/python3.13/site-packages/blog/static"
+    paths.app_description.write_text(f'{{"static_url_path": "/static", "static_folder": "{folder}"}}\n')
+    nginx.write_static(paths, pytest.fail)
+    assert paths.static_link.readlink() == paths.running / "lib/python3/site-packages/blog/static"
+
+
+def test_a_description_planted_in_the_record_serves_nothing(tmp_path: Path) -> None:
+    venv = a_venv(tmp_path)
+    paths = nginx.Paths(nginx=tmp_path, state=tmp_path / "state", venv=venv, running=tmp_path / "running")
+    paths.app_description.write_text('{"static_url_path": "/static", "static_folder": "/"}\n')
+    warnings = []
+    nginx.write_static(paths, warnings.append)
+    assert "location" not in paths.static_conf.read_text()
+    assert not paths.static_link.is_symlink()
+    assert "static_folder" in warnings[0]

@@ -3,7 +3,7 @@
 
 1. load it once, as gunicorn does (its configuration too), so that a broken app fails the
    install with its traceback instead of the first visitor, and learn where its static files
-   are (for `flaskapp-site apply`);
+   are (for `flaskapp-site apply`), as far as app_boundary accepts what it says;
 2. run the commands its developer declared in setup.cfg's [flaskapp] section: `install` on
    the first configure (create the schema), `upgrade` on every upgrade (migrate).
 """
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import nginx
+from . import app_boundary, nginx
 from .as_service import run_as_service
 
 VENV = Path("/opt/venvs/flaskapp")
@@ -54,20 +54,26 @@ def prepare(phase: str, say: Say, fail: Say) -> int:
     if phase == "upgrade" or not unit_is_current():
         subprocess.run(["systemctl", "daemon-reload"], check=False)
     described = run_as_service(DESCRIBE, capture=True)
+    # What the app printed on its way (warnings; a traceback), passed on.
+    print(app_boundary.printable(described.stderr), end="", file=sys.stderr)
     if described.returncode != 0:
-        print(described.stdout, end="", file=sys.stderr)  # what the app printed, before its traceback
+        print(app_boundary.printable(described.stdout), end="", file=sys.stderr)
         fail(f"the app cannot be loaded (see above), {FAILED}")
+        return 1
+    try:
+        description = app_boundary.description(described.stdout)
+    except app_boundary.Refused as error:
+        fail(f"{error}. Nothing was changed, {FAILED}")
         return 1
     for command in declared_commands(phase):
         say(f"running the app's {phase} command: flaskapp {command}")
-        status = run_as_service([*FLASK, *shlex.split(command)]).returncode
+        status = run_as_service([*FLASK, *shlex.split(command)], from_the_app=True).returncode
         if status != 0:
             fail(f"the app's {phase} command 'flaskapp {command}' failed (exit {status}, see above), "
                  + FAILED)
             return 1
-    # What nginx needs of the app (its static files), for `flaskapp-site apply`; the app may
-    # print before it: the description is the last line.
-    description = nginx.Paths().app_description
-    description.parent.mkdir(parents=True, exist_ok=True)
-    description.write_text(described.stdout.strip().splitlines()[-1] + "\n")
+    # For `flaskapp-site apply`, which writes nginx's part from it.
+    record = nginx.Paths().app_description
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(app_boundary.as_json(description))
     return 0

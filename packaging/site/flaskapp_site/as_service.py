@@ -1,63 +1,126 @@
-"""Runs a command the way flaskapp.service runs gunicorn: as its user, with its environment
-file, secret key, state directory and sandbox, drop-ins included (they are read from what
-systemd made of the unit), so that whatever the command writes the service can read and
-write, and a drop-in that gives the service network gives the command network too.
+"""Runs a command the way flaskapp.service runs gunicorn: in a transient unit with every
+setting of the service's [Service] section (its user, environment files, secret key, state
+directory and whole sandbox), from the files systemd loaded for it, drop-ins included and
+in systemd's order, so that whatever the command writes the service can read and write, and a
+drop-in that changes the service (network for a database, a credential, a bind mount)
+changes the command the same way. There is no second list of settings to keep in step.
 
-(The unit's system-call filter is left out: an interactive shell needs more than a web
-server does.)"""
+What the command does not take is what systemd.service(5) itself defines, how systemd runs
+the service's process (its type, commands, restarts, timeouts): the command is run once,
+by systemd-run. And an interactive command (a terminal: `flaskapp shell`) goes without the
+system-call filter, which is written for a web server.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+
+from .app_boundary import printable
 
 UNIT = "flaskapp.service"
-# What decides who the command runs as and what it sees, as `systemctl show` names them.
-PROPERTIES = [
-    "User", "Group", "UMask", "Environment", "EnvironmentFiles", "StateDirectory",
-    "StateDirectoryMode", "PrivateNetwork", "RestrictAddressFamilies", "PrivateTmp",
-    "PrivateDevices", "PrivateUsers", "ProtectSystem", "ProtectHome", "ProtectKernelTunables",
-    "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups", "ProtectClock",
-    "ProtectHostname", "NoNewPrivileges", "RestrictSUIDSGID", "RestrictNamespaces",
-    "LockPersonality", "MemoryDenyWriteExecute", "RestrictRealtime", "ReadWritePaths",
-    "ReadOnlyPaths", "InaccessiblePaths",
-]
+# systemd.service(5)'s options: the service's own process, not its environment or sandbox.
+SERVICE_ONLY = {
+    "Type", "ExitType", "RemainAfterExit", "GuessMainPID", "PIDFile", "BusName",
+    "ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
+    "ExecStopPost", "RestartSec", "RestartSteps", "RestartMaxDelaySec", "TimeoutStartSec",
+    "TimeoutStopSec", "TimeoutAbortSec", "TimeoutSec", "TimeoutStartFailureMode",
+    "TimeoutStopFailureMode", "RuntimeMaxSec", "RuntimeRandomizedExtraSec", "WatchdogSec",
+    "Restart", "RestartMode", "SuccessExitStatus", "RestartPreventExitStatus",
+    "RestartForceExitStatus", "RootDirectoryStartOnly", "NonBlocking", "NotifyAccess",
+    "Sockets", "FileDescriptorStoreMax", "FileDescriptorStorePreserve", "USBFunctionDescriptors",
+    "USBFunctionStrings", "OOMPolicy", "OpenFile", "ReloadSignal",
+}
+# The upgrade pin (debian/flaskapp.preinst): the service serves the version that ran before an
+# upgrade until that upgrade is configured, but the command is the installed version's (its
+# configure-time load, its migration; an admin's fix of it).
+PIN_BIND = ("BindReadOnlyPaths", "-/opt/venvs/.flaskapp-pinned:/opt/venvs/flaskapp")
+# Left out for a terminal: an interactive shell's needs are not a web server's.
+INTERACTIVE_ONLY_WITHOUT = {"SystemCallFilter", "SystemCallErrorNumber"}
 
 
-def unit_properties(show: str) -> list[str]:
-    """`systemctl show` output → systemd-run --property values, empty ones left out."""
-    properties = []
-    for line in show.splitlines():
-        name, _, value = line.partition("=")
-        if not value or name not in PROPERTIES:
+class UnitError(RuntimeError):
+    pass
+
+
+def service_settings(unit_text: str) -> Iterator[tuple[str, str]]:
+    """(name, value) of every [Service] assignment in `systemctl cat`'s output (the unit file,
+    then its drop-ins, each with its own section headers), in order, continuation lines
+    joined as systemd joins them."""
+    section = None
+    logical = ""
+    for line in unit_text.splitlines():
+        if logical:
+            if line.lstrip()[:1] in ("#", ";"):
+                continue  # systemd skips comments inside a continued line too
+            line = logical + " " + line.lstrip()
+            logical = ""
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
             continue
-        if name == "EnvironmentFiles":
-            # "/etc/flaskapp/flaskapp.env (ignore_errors=yes)"
-            path, _, flags = value.partition(" ")
-            properties.append(f"EnvironmentFile={'-' if 'ignore_errors=yes' in flags else ''}{path}")
-        elif name == "RestrictAddressFamilies" and value.startswith("~"):
-            continue  # a deny list: systemd-run cannot take it as shown; the allow list is the rule here
-        else:
-            properties.append(f"{name}={value}")
-    return properties
+        if stripped.endswith("\\"):
+            logical = stripped[:-1].rstrip()
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1]
+            continue
+        if section != "Service" or "=" not in stripped:
+            continue
+        name, _, value = stripped.partition("=")
+        yield name.strip(), value.strip()
 
 
-def run_as_service(argv: list[str], capture: bool = False) -> subprocess.CompletedProcess:
-    """Runs argv as the service would; its output is the caller's (or captured: stdout only)."""
+def unit_properties(unit_text: str, interactive: bool) -> list[str]:
+    """The service's settings as systemd-run --property values. An empty value stays: it
+    resets a list that an earlier file set, for systemd-run as in a drop-in."""
+    left_out = SERVICE_ONLY | (INTERACTIVE_ONLY_WITHOUT if interactive else set())
+    return [f"{name}={value}" for name, value in service_settings(unit_text)
+            if name not in left_out and (name, value) != PIN_BIND]
+
+
+def loaded_unit() -> str:
+    """The service's unit as systemd loaded it: the files `systemctl cat` shows, drop-ins
+    included. A masked or missing unit is an error, not an empty sandbox."""
+    show = subprocess.run(["systemctl", "show", UNIT, "--property=LoadState"],
+                          capture_output=True, text=True)
+    state = show.stdout.strip().partition("=")[2]
+    if show.returncode != 0 or state != "loaded":
+        raise UnitError(f"{UNIT} is not loaded ({state or show.stderr.strip()}): its sandbox is "
+                        "what the command runs in")
+    cat = subprocess.run(["systemctl", "cat", UNIT], capture_output=True, text=True)
+    if cat.returncode != 0:
+        raise UnitError(f"cannot read {UNIT}: {cat.stderr.strip()}")
+    return cat.stdout
+
+
+def run_as_service(argv: list[str], capture: bool = False,
+                   from_the_app: bool = False) -> subprocess.CompletedProcess:
+    """Runs argv as the service would. Its output is the caller's terminal's, or captured
+    (capture: stdout and stderr, as text), or, from_the_app, passed on with the control
+    characters taken out (what root prints of the app's at configure: app_boundary)."""
     if os.geteuid() != 0:
         print("flaskapp: run it as root (sudo flaskapp …): it runs the app's command as the "
               "service's user, with the service's configuration", file=sys.stderr)
-        return subprocess.CompletedProcess(argv, 1)
-    show = subprocess.run(["systemctl", "show", UNIT, *(f"--property={p}" for p in PROPERTIES)],
-                          capture_output=True, text=True)
-    if show.returncode != 0:
-        print(f"flaskapp: cannot read {UNIT}: {show.stderr.strip()}", file=sys.stderr)
-        return subprocess.CompletedProcess(argv, 1)
-    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not capture
+        return subprocess.CompletedProcess(argv, 1, "", "")
+    try:
+        unit = loaded_unit()
+    except UnitError as error:
+        print(f"flaskapp: {error}", file=sys.stderr)
+        return subprocess.CompletedProcess(argv, 1, "", "")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not (capture or from_the_app)
     command = [
         "systemd-run", "--quiet", "--wait", "--collect", "--service-type=exec",
         "--pty" if interactive else "--pipe", "--working-directory=/",
-        *(f"--property={p}" for p in unit_properties(show.stdout)), *argv,
+        *(f"--property={p}" for p in unit_properties(unit, interactive)), *argv,
     ]
-    return subprocess.run(command, stdout=subprocess.PIPE if capture else None, text=True)
+    if capture:
+        return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if not from_the_app:
+        return subprocess.run(command)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", stdin=subprocess.DEVNULL) as running:
+        for line in running.stdout:
+            print(printable(line), end="", flush=True)
+    return subprocess.CompletedProcess(argv, running.returncode)

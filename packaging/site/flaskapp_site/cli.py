@@ -7,6 +7,8 @@
     flaskapp-site certificate     TLS=acme: obtains the site's certificate from the ACME CA
                                   (certbot; renewed by certbot's timer), then serves HTTPS
     flaskapp-site status          the settings, and which site answers requests by IP
+    flaskapp-site unpin           while an upgrade's configure has not succeeded: serve the
+                                  installed version anyway (restarts the service)
     flaskapp-site prepare-app install|upgrade
                                   loads the app as the service would, then runs the commands
                                   setup.cfg declares (postinst, before the service restarts)
@@ -15,12 +17,16 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 from . import firewall, nginx, tls
 from .app_setup import prepare
 from .settings import SETTINGS, Settings, SettingsError, load
+
+# Present while an upgrade waits for its configure (debian/flaskapp.preinst).
+PIN = "/opt/venvs/.flaskapp-pinned"
 
 
 def say(message: str) -> None:
@@ -57,6 +63,17 @@ def remove_from_firewall() -> None:
         firewall.close_port(port, say, warn)
 
 
+def unpin() -> int:
+    """The one deliberate way past the upgrade pin: the admin's, not a restart's."""
+    if not Path(PIN).is_symlink():
+        say("no upgrade is waiting for its configure: the installed version serves")
+        return 0
+    warn("serving the installed version, whose configure (its migration) has not succeeded; "
+         "'dpkg --configure -a' still has to run")
+    subprocess.run(["/usr/lib/flaskapp/unpin", "release"], check=True)
+    return subprocess.run(["systemctl", "restart", "flaskapp.service"]).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flaskapp-site", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     firewall_command.add_argument("action", choices=["open", "close"])
     commands.add_parser("certificate", help="TLS=acme: obtain the certificate, then serve HTTPS")
     commands.add_parser("status", help="show the settings and which site answers by IP")
+    commands.add_parser("unpin", help="serve the installed version though it is not configured")
     prepare_command = commands.add_parser("prepare-app", help="load the app and run its declared commands")
     prepare_command.add_argument("phase", choices=["install", "upgrade"])
     args = parser.parse_args(argv)
@@ -89,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 say("not running under systemd (a chroot?): the app is not loaded here")
                 return 0
             return prepare(args.phase, say, lambda message: print(f"flaskapp: {message}", file=sys.stderr))
+        if args.command == "unpin":
+            return unpin()
         settings = load()
         for message in settings.warnings:
             warn(message)

@@ -11,7 +11,6 @@ is undone later.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -19,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import tls
+from . import app_boundary, tls
 from .settings import Settings
 
 NGINX = Path("/etc/nginx")
@@ -37,6 +36,9 @@ class NginxError(Exception):
 class Paths:
     nginx: Path = NGINX
     state: Path = STATE
+    venv: Path = app_boundary.VENV
+    # The running version's files while an upgrade is not configured yet (debian/flaskapp.preinst).
+    running: Path = Path("/opt/venvs/.flaskapp-running")
 
     @property
     def site(self) -> Path:
@@ -73,7 +75,8 @@ class Paths:
 
     @property
     def app_description(self) -> Path:
-        # Where the app's static files are, as the app itself says (flaskapp-site prepare-app).
+        # Where the app's static files are, as the app itself says (flaskapp-site prepare-app),
+        # once app_boundary accepted it.
         return self.state / "app.json"
 
     @property
@@ -225,6 +228,8 @@ def render_static(url_path: str | None, link: Path) -> str:
         "# Written by flaskapp-site: the app's static files, served by nginx without gunicorn.\n"
         f"location {url_path.rstrip('/')}/ {{\n"
         f"    alias {link}/;\n"
+        "    # The one link followed is flaskapp-site's own, to the static folder in the venv.\n"
+        f"    disable_symlinks on from={link};\n"
         "    # Revalidated on every use (Cache-Control: no-cache, with ETag and Last-Modified):\n"
         "    # a 304 costs nothing, and no browser keeps a file that an upgrade replaced.\n"
         "    # (`expires`, not add_header, which would drop the server's own headers here.)\n"
@@ -233,24 +238,32 @@ def render_static(url_path: str | None, link: Path) -> str:
     )
 
 
-def without_python_version(folder: str) -> str:
+def without_python_version(folder: str, venv: Path) -> str:
     """The folder by a path through the venv's lib/python3 link (made by the build) rather
     than lib/python3.11: the link, and so nginx's configuration, stays the same when a
     release upgrade brings another Python, and nginx is not reloaded for nothing."""
-    return re.sub(r"^(/opt/venvs/flaskapp/lib/python3)\.\d+/", r"\1/", folder)
+    return re.sub(rf"^({re.escape(str(venv))}/lib/python3)\.\d+/", r"\1/", folder)
 
 
-def write_static(paths: Paths) -> None:
-    """static.conf and its link, from what the app said of itself at configure."""
+def write_static(paths: Paths, warn: Say) -> None:
+    """static.conf and its link, from what the app said of itself at configure. While an
+    upgrade waits for its configure, the link goes to the running version's copy of the folder
+    (the version that serves; preinst pointed it there)."""
     try:
-        description = json.loads(paths.app_description.read_text())
-    except (OSError, ValueError):
-        description = {}
-    folder, url_path = description.get("static_folder"), description.get("static_url_path")
+        described = app_boundary.description(paths.app_description.read_text(), paths.venv)
+    except FileNotFoundError:
+        described = app_boundary.Description()
+    except app_boundary.Refused as error:
+        warn(f"{error}; nginx serves no static files of the app's (gunicorn does)")
+        described = app_boundary.Description()
+    folder, url_path = described.static_folder, described.static_url_path
     if paths.static_link.is_symlink():
         paths.static_link.unlink()
     if folder and url_path:
-        paths.static_link.symlink_to(without_python_version(folder))
+        folder = without_python_version(folder, paths.venv)
+        if paths.running.is_dir():
+            folder = str(paths.running) + folder[len(str(paths.venv)):]
+        paths.static_link.symlink_to(folder)
     paths.static_conf.write_text(render_static(url_path if folder else None, paths.static_link))
 
 
@@ -322,7 +335,7 @@ def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> bool:
         if missing:
             warn(f"the certificate does not cover {' '.join(sorted(missing))}: "
                  "run `flaskapp-site certificate`")
-    write_static(paths)
+    write_static(paths, warn)
     site = paths.site.read_text() if paths.link.exists() else ""
     for included, what in ((paths.listen_conf, "SERVER_NAMES and DEFAULT_SERVER"), (paths.tls_conf, "TLS")):
         if site and str(included) not in site:
