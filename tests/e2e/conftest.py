@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
+from .apps import add_a_migration, add_counter, as_taskboard, break_the_factory
 from .builds import build_newer_deb, build_release, previous_release
 from .host import Host
 from .image import image_root
@@ -100,6 +101,34 @@ def previous_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if commit is None:
         pytest.skip("no git history of the previous release here (a shallow clone?)")
     return build_release(REPO, commit, tmp_path_factory.mktemp("previous"))
+
+
+# Apps built into the package, each once per run, for every module that installs it.
+@pytest.fixture(scope="session")
+def counting_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("counting"), "+counting1", add_counter)
+
+
+@pytest.fixture(scope="session")
+def migrating_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("migrating"), "+counting2", add_a_migration)
+
+
+@pytest.fixture(scope="session")
+def broken_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("broken"), "+broken1", break_the_factory)
+
+
+
+
+@pytest.fixture(scope="session")
+def taskboard_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("taskboard1"), "+taskboard1", as_taskboard(1))
+
+
+@pytest.fixture(scope="session")
+def taskboard_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_newer_deb(REPO, tmp_path_factory.mktemp("taskboard2"), "+taskboard2", as_taskboard(2))
 
 
 @contextmanager

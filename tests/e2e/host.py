@@ -201,11 +201,22 @@ class Host:
         self.pid = None
 
     def reboot(self) -> None:
-        """Power off and boot the same root again, as after a reboot of a server.
-
-        The network namespace outlives the host, so what a reboot clears is cleared by
-        hand: the kernel's firewall rules (iptables here is the nft variant)."""
+        """Power off and boot the same root again, as after a reboot of a server."""
         self.poweroff()
+        self._boot_again()
+
+    def power_cut(self) -> None:
+        """Every process of the host killed at once (SIGKILL to its PID 1 from outside: the
+        kernel kills the rest of its PID namespace), then a boot of the same root, as after
+        a power cut. (What was written is kept: the page cache is this machine's.)"""
+        subprocess.run(["kill", "-KILL", str(self.pid)], check=True)
+        self.nspawn.wait(60)
+        self.pid = None
+        self._boot_again()
+
+    def _boot_again(self) -> None:
+        # The network namespace outlives the host, so what a reboot clears is cleared by
+        # hand: the kernel's firewall rules (iptables here is the nft variant).
         subprocess.run(["ip", "netns", "exec", self.link.name, "nft", "flush", "ruleset"], check=True)
         self.boot()
 

@@ -5,47 +5,17 @@ migration adds a column that its view and templates use."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
 
-from ..apps import taskboard
 from ..apps import taskboard_versions as versions
-from ..conftest import REPO
-from .builds import build_newer_deb
 from .host import Host
 from .load import responses_during
 
 DATABASE = "/var/lib/flaskapp/app/taskboard-instance/taskboard.sqlite"
 STYLE = (Path(__file__).parent.parent / "apps/taskboard/static/style.css").read_text()
-
-
-def as_taskboard(version: int) -> Callable[[Path], None]:
-    """The README's steps ("Your own app") on a copy of the source tree."""
-    def change(source: Path) -> None:
-        shutil.rmtree(source / "src/flaskapp")
-        taskboard(source / "src", version)
-        setup_cfg = source / "setup.cfg"
-        setup_cfg.write_text(
-            setup_cfg.read_text()
-            .replace("app = flaskapp:create_app", "app = taskboard:create_app")
-            .replace("\ninstall =\n", "\ninstall = init-db\n")
-            .replace("\nupgrade =\n", "\nupgrade = migrate\n"))
-    return change
-
-
-@pytest.fixture(scope="module")
-def taskboard_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("taskboard1"), "+taskboard1", as_taskboard(1))
-
-
-@pytest.fixture(scope="module")
-def taskboard_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("taskboard2"), "+taskboard2", as_taskboard(2))
 
 
 class User:

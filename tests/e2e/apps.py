@@ -1,0 +1,108 @@
+"""The apps the end-to-end tests build into the package, each by the README's steps on a copy
+of this tree ("Your own app"): a counter of visits (the hello world with state, CLI
+commands, a migration), and Taskboard (tests/apps)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from ..apps import taskboard
+
+# A view that keeps a count in the app's instance folder, made the way Flask's tutorial
+# makes it (os.makedirs(app.instance_path)), with no code for the package.
+COUNTER = '''
+
+import os
+import socket
+import time
+
+import click
+from flask import current_app
+
+bp.cli_group = None  # its commands are the app's own: `flaskapp init-counter`
+
+
+@bp.get("/visits")
+def visits() -> str:
+    os.makedirs(current_app.instance_path, exist_ok=True)
+    path = os.path.join(current_app.instance_path, "visits")
+    count = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    with open(path, "w") as file:
+        file.write(str(count))
+    return str(count)
+
+
+@bp.cli.command("init-counter")
+def init_counter() -> None:
+    os.makedirs(current_app.instance_path, exist_ok=True)
+    with open(os.path.join(current_app.instance_path, "visits"), "w") as file:
+        file.write("100")
+    click.echo("counter set to 100")
+
+
+@bp.cli.command("net-check")
+def net_check() -> None:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except OSError as error:
+        raise SystemExit(f"no network: {error}") from None
+    click.echo("network: yes")
+
+
+@bp.cli.command("migrate-counter")
+def migrate_counter() -> None:
+    # Version 2's migration, which needs what an admin configures (a database's address, say).
+    if not current_app.config.get("MIGRATION_OK"):
+        raise SystemExit("database unreachable: set FLASKAPP_MIGRATION_OK=true")
+    if current_app.config.get("MIGRATION_PAUSE"):
+        # A long migration, for the tests that cut the power while it runs.
+        open(os.path.join(current_app.instance_path, "migrating"), "w").close()
+        time.sleep(current_app.config["MIGRATION_PAUSE"])
+    with open(os.path.join(current_app.instance_path, "migrated"), "w") as file:
+        file.write("yes")
+'''
+STATE = "/var/lib/flaskapp/app"
+
+
+def declare(source: Path, phase: str, command: str) -> None:
+    """What the README says an app's developer writes in setup.cfg."""
+    setup_cfg = source / "setup.cfg"
+    setup_cfg.write_text(setup_cfg.read_text().replace(f"\n{phase} =\n", f"\n{phase} = {command}\n"))
+
+
+STYLE = "body { color: teal; }\n"
+
+
+def add_counter(source: Path) -> None:
+    views = source / "src/flaskapp/views.py"
+    views.write_text(views.read_text() + COUNTER)
+    declare(source, "install", "init-counter")
+    (source / "src/flaskapp/static").mkdir()
+    (source / "src/flaskapp/static/app.css").write_text(STYLE)
+
+
+def add_a_migration(source: Path) -> None:
+    add_counter(source)
+    declare(source, "upgrade", "migrate-counter")
+
+
+def break_the_factory(source: Path) -> None:
+    init = source / "src/flaskapp/__init__.py"
+    init.write_text(init.read_text().replace(
+        '    app = Flask(__name__)\n', '    raise RuntimeError("no database configured")\n'))
+
+
+def as_taskboard(version: int) -> Callable[[Path], None]:
+    """The README's steps ("Your own app") on a copy of the source tree."""
+    def change(source: Path) -> None:
+        shutil.rmtree(source / "src/flaskapp")
+        taskboard(source / "src", version)
+        setup_cfg = source / "setup.cfg"
+        setup_cfg.write_text(
+            setup_cfg.read_text()
+            .replace("app = flaskapp:create_app", "app = taskboard:create_app")
+            .replace("\ninstall =\n", "\ninstall = init-db\n")
+            .replace("\nupgrade =\n", "\nupgrade = migrate\n"))
+    return change
