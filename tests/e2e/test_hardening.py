@@ -11,10 +11,34 @@ SOCKET = "/run/flaskapp/gunicorn.sock"
 MAX_EXPOSURE = 1.5
 
 
+def exposure(host: Host, unit: str) -> float:
+    output = host.run("systemd-analyze", "security", "--no-pager", unit).stdout
+    return float(re.search(rf"Overall exposure level for {re.escape(unit)}: ([\d.]+)", output).group(1))
+
+
 def test_service_exposure_is_at_most_1_5(served: Host) -> None:
-    output = served.run("systemd-analyze", "security", "--no-pager", "flaskapp.service").stdout
-    exposure = float(re.search(r"Overall exposure level for flaskapp.service: ([\d.]+)", output).group(1))
-    assert exposure <= MAX_EXPOSURE, output
+    assert exposure(served, "flaskapp.service") <= MAX_EXPOSURE
+
+
+def commands_running(host: Host) -> list[str]:
+    """The transient units of systemd-run (/usr/bin/flaskapp's) that run now."""
+    listed = host.run("systemctl", "list-units", "--no-legend", "--plain", "--state=running",
+                      "run-*.service").stdout
+    return [line.split()[0] for line in listed.splitlines() if line.strip()]
+
+
+def test_the_apps_cli_is_as_locked_down_as_the_service(served: Host) -> None:
+    # A command that runs a while, not at a terminal: `flaskapp shell` reading a script.
+    running = served.start("sh", "-c", "echo 'import time; time.sleep(60)' | flaskapp shell")
+    try:
+        eventually(lambda: commands_running(served) != [], what="the CLI's unit running")
+        (unit,) = commands_running(served)
+        assert abs(exposure(served, unit) - exposure(served, "flaskapp.service")) <= 0.1
+        user = served.run("systemctl", "show", "--value", "--property=User", unit).stdout.strip()
+        assert user == "flaskapp"
+    finally:
+        running.kill()
+        served.run("sh", "-c", "systemctl stop 'run-*.service'", check=False)
 
 
 def connect_to_socket(host: Host, user: str, group: str) -> str:
