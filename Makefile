@@ -75,7 +75,9 @@ LINTED := src tests benchmarks packaging/config packaging/site packaging/platfor
 test: deb test-deps
 	$(MAKE) deb SUITE=$(OTHER_SUITE)
 	$(VENV)/bin/ruff check $(LINTED)
-	$(PYTEST) -v --durations=30 --deb=$(DEB) --other-deb=$(call deb_for,$(OTHER_SUITE)) tests
+	# Two at a time: the hosts mostly wait (apt, boots, reboots), so two cores serve two. A module
+	# stays on one worker (its shared host); packages the tests build are built once per run.
+	$(PYTEST) -v -n 2 --dist loadscope --durations=40 --deb=$(DEB) --other-deb=$(call deb_for,$(OTHER_SUITE)) tests
 
 # Unit and package tests only (no booted hosts).
 test-fast: deb test-deps

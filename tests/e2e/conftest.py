@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from ..conftest import REPO
 from .apps import add_a_migration, add_counter, as_taskboard, break_the_factory
-from .builds import build_newer_deb, build_release, previous_release
+from .builds import NEWER_VERSION_SUFFIX, build_newer_deb, build_release, previous_release
 from .host import Host
 from .image import image_root
 
@@ -88,10 +89,37 @@ def other_image(other_deb: Path) -> Path:
     return image_root(other_deb, ON_DEMAND)
 
 
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """What build(workdir) makes, made once in a run of the suite and shared by its pytest
+    processes (make test runs two, pytest-xdist's workers): the first to ask builds it, and
+    the others wait for it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, above each worker's own
+    workdir = root / f"built-{name}"
+    with open(root / f"built-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = root / f"built-{name}.path"
+        if record.exists():
+            return Path(record.read_text())
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir()
+        built = build(workdir)
+        record.write_text(str(built))
+        return built
+
+
+def newer_build(tmp_path_factory: pytest.TempPathFactory, suffix: str,
+                change: Callable[[Path], None] | None = None) -> Path:
+    """This tree with `change` made and `suffix` added to its version, built once per run."""
+    return once_per_run(tmp_path_factory, suffix.lstrip("+"),
+                        lambda workdir: build_newer_deb(REPO, workdir, suffix, change))
+
+
 @pytest.fixture(scope="session")
 def newer_deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same package with a higher version, built from a copy of this tree: the upgrade."""
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("newer"))
+    return newer_build(tmp_path_factory, NEWER_VERSION_SUFFIX)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +128,7 @@ def previous_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     commit = previous_release(REPO)
     if commit is None:
         pytest.skip("no git history of the previous release here (a shallow clone?)")
-    return build_release(REPO, commit, tmp_path_factory.mktemp("previous"))
+    return once_per_run(tmp_path_factory, "previous", lambda workdir: build_release(REPO, commit, workdir))
 
 
 # Apps built into the package, each once per run, for every module that installs it.

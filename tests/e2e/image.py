@@ -9,6 +9,7 @@ apt would on a server. The image is built once per set of inputs and kept in a c
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -84,6 +85,16 @@ def image_root(deb: Path, extra_downloads: list[str] = ()) -> Path:
     if complete.exists():
         return root
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    # Two pytest processes (make test's workers) may want the same image: one builds it.
+    with open(CACHE_DIR / f"image-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not complete.exists():
+            build(deb, extra, root)
+            complete.touch()
+    return root
+
+
+def build(deb: Path, extra: list[str], root: Path) -> None:
     with tempfile.TemporaryDirectory(dir=CACHE_DIR) as scratch:
         tarball = Path(scratch, "image.tar")
         subprocess.run(build_command(deb, extra, tarball), check=True, stdin=subprocess.DEVNULL)
@@ -92,8 +103,6 @@ def image_root(deb: Path, extra_downloads: list[str] = ()) -> Path:
         subprocess.run(["tar", "-C", str(staging), "-xf", str(tarball)], check=True)
         shutil.rmtree(root, ignore_errors=True)
         staging.rename(root)
-    complete.touch()
-    return root
 
 
 def archive_from(image: Path, dest: Path) -> None:

@@ -77,7 +77,10 @@ def _unused(prefix: str, network: Callable[[str, int], Network]) -> Network:
         name = f"{prefix}-{number}"
         if not os.path.exists(f"/run/netns/{name}"):
             made = network(name, number)
-            made.create()
+            try:
+                made.create()
+            except subprocess.CalledProcessError:
+                continue  # another pytest process (make test runs two) took it meanwhile
             return made
     raise RuntimeError("no free test network")
 
