@@ -70,7 +70,9 @@ def test_oversized_header_is_400(served: Host, under_load: LoadResult) -> None:
 
 def test_oversized_body_is_413(served: Host, under_load: LoadResult) -> None:
     request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + b"x" * 4096
-    assert status(send_raw(served, request)) == 413
+    # nginx answers at once, then reads what the client still sends for its lingering_timeout
+    # (5 s of silence) before it closes: wait longer than that for the close.
+    assert status(send_raw(served, request, timeout=15)) == 413
 
 
 def test_path_traversal_reaches_no_file(served: Host, under_load: LoadResult) -> None:

@@ -10,6 +10,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from .apps import STATE
 from .host import Host, HostError, eventually, said
 
@@ -40,12 +42,19 @@ def set_env(host: Host, *lines: str) -> None:
     env.write("\n".join([*kept, *lines]) + "\n")
 
 
-def test_a_failing_migration_leaves_the_old_version_serving_until_fixed(
-    host: Host, counting_deb: Path, migrating_deb: Path
-) -> None:
+@pytest.fixture
+def counting(host: Host, counting_deb: Path) -> Host:
+    """A host serving the counter app, whose state has one visit."""
     host.apt_install(counting_deb)
     host.wait_until_serving()
     assert host.get("/visits").text == "101"
+    return host
+
+
+def test_a_failing_migration_leaves_the_old_version_serving_until_fixed(
+    counting: Host, counting_deb: Path, migrating_deb: Path
+) -> None:
+    host = counting
 
     result = host.apt_install(migrating_deb, check=False)
 
@@ -98,11 +107,9 @@ def test_the_admin_may_serve_the_unconfigured_version_deliberately(
 
 
 def test_a_power_cut_during_the_migration_boots_into_the_old_version(
-    host: Host, counting_deb: Path, migrating_deb: Path
+    counting: Host, counting_deb: Path, migrating_deb: Path
 ) -> None:
-    host.apt_install(counting_deb)
-    host.wait_until_serving()
-    assert host.get("/visits").text == "101"
+    host = counting
     set_env(host, "FLASKAPP_MIGRATION_OK=true", "FLASKAPP_MIGRATION_PAUSE=600")
     upgrade = host.start("apt-get", "install", "--yes", host.copy_in(migrating_deb))
     migrating = host.root / STATE.lstrip("/") / "flaskapp-instance/migrating"
@@ -124,11 +131,9 @@ def test_a_power_cut_during_the_migration_boots_into_the_old_version(
 
 
 def test_a_power_cut_during_the_unpack_boots_into_the_old_version(
-    host: Host, counting_deb: Path, migrating_deb: Path
+    counting: Host, counting_deb: Path, migrating_deb: Path
 ) -> None:
-    host.apt_install(counting_deb)
-    host.wait_until_serving()
-    assert host.get("/visits").text == "101"
+    host = counting
     set_env(host, "FLASKAPP_MIGRATION_OK=true")
     upgrade = host.start("apt-get", "install", "--yes", host.copy_in(migrating_deb))
     # The first trace of the new version in the venv: dpkg has begun writing its files.
