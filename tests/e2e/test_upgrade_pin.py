@@ -42,6 +42,21 @@ def set_env(host: Host, *lines: str) -> None:
     env.write("\n".join([*kept, *lines]) + "\n")
 
 
+def dpkg_status(host: Host) -> str:
+    return host.run("dpkg-query", "--show", "--showformat=${Status}", "flaskapp").stdout
+
+
+def configure_with_the_migration_allowed(host: Host, migrating_deb: Path, visits: str) -> None:
+    """`dpkg --configure -a` once the migration may run: the new version serves, migrated,
+    with the data kept (the visits count), and the copy of the old one is gone."""
+    set_env(host, "FLASKAPP_MIGRATION_OK=true")
+    host.run("dpkg", "--configure", "-a")
+    assert serves(host, migrating_deb)
+    assert host.file(f"{STATE}/flaskapp-instance/migrated").content == "yes"
+    assert host.get("/visits").text == visits
+    assert not host.file(RUNNING).exists
+
+
 @pytest.fixture
 def counting(host: Host, counting_deb: Path) -> Host:
     """A host serving the counter app, whose state has one visit."""
@@ -80,12 +95,7 @@ def test_a_failing_migration_leaves_the_old_version_serving_until_fixed(
     assert serves(host, counting_deb)
     assert host.get("/visits").text == "103"
 
-    set_env(host, "FLASKAPP_MIGRATION_OK=true")
-    host.run("dpkg", "--configure", "-a")
-    assert serves(host, migrating_deb)
-    assert host.file(f"{STATE}/flaskapp-instance/migrated").content == "yes"
-    assert host.get("/visits").text == "104"
-    assert not host.file(RUNNING).exists
+    configure_with_the_migration_allowed(host, migrating_deb, visits="104")
     host.reboot()
     assert serves(host, migrating_deb)
 
@@ -120,14 +130,9 @@ def test_a_power_cut_during_the_migration_boots_into_the_old_version(
 
     assert serves(host, counting_deb)
     assert host.get("/visits").text == "102"
-    assert "half-configured" in host.run("dpkg-query", "--show", "--showformat=${Status}", "flaskapp").stdout
+    assert "half-configured" in dpkg_status(host)
     # The documented recovery: configure again.
-    set_env(host, "FLASKAPP_MIGRATION_OK=true")
-    host.run("dpkg", "--configure", "-a")
-    assert serves(host, migrating_deb)
-    assert host.file(f"{STATE}/flaskapp-instance/migrated").content == "yes"
-    assert host.get("/visits").text == "103"
-    assert not host.file(RUNNING).exists
+    configure_with_the_migration_allowed(host, migrating_deb, visits="103")
 
 
 def test_a_power_cut_during_the_unpack_boots_into_the_old_version(
@@ -148,7 +153,7 @@ def test_a_power_cut_during_the_unpack_boots_into_the_old_version(
     host.power_cut()
     upgrade.wait(30)
 
-    status = host.run("dpkg-query", "--show", "--showformat=${Status}", "flaskapp").stdout
+    status = dpkg_status(host)
     assert "half-installed" in status or "unpacked" in status, status
     assert serves(host, counting_deb)
     assert host.get("/visits").text == "102"

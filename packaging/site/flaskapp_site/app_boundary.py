@@ -80,11 +80,11 @@ def static_folder(value: object, venv: Path = VENV) -> str | None:
     setting = f"the app's static folder (Flask's static_folder) {value!r}"
     if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
         raise Refused(f"{setting} is not an absolute path")
-    parts = value.split("/")[1:]
-    if any(part in (".", "..") for part in parts):
+    if any(part in (".", "..") for part in value.split("/")):
         raise Refused(f"{setting} is not a plain path (it has . or ..)")
-    inside = PurePosixPath(value).parts[len(venv.parts):]
-    if PurePosixPath(value).parts[:len(venv.parts)] != venv.parts or not inside:
+    parts = PurePosixPath(value).parts
+    inside = parts[len(venv.parts):]
+    if parts[:len(venv.parts)] != venv.parts or not inside:
         raise Refused(f"{setting} is not inside {venv}: nginx serves only the package's files")
     if inside[0] == STATE_LINK:
         raise Refused(f"{setting} is in the app's writable state ({venv}/{STATE_LINK}): nginx "

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from .app_boundary import printable
+from .app_boundary import VENV, printable
 
 UNIT = "flaskapp.service"
 # systemd.service(5)'s options: the service's own process, not its environment or sandbox.
@@ -36,7 +36,8 @@ SERVICE_ONLY = {
 # The upgrade pin (debian/flaskapp.preinst): the service serves the version that ran before an
 # upgrade until that upgrade is configured, but the command is the installed version's (its
 # configure-time load, its migration; an admin's fix of it).
-PIN_BIND = ("BindReadOnlyPaths", "-/opt/venvs/.flaskapp-pinned:/opt/venvs/flaskapp")
+PIN = "/opt/venvs/.flaskapp-pinned"
+PIN_BIND = ("BindReadOnlyPaths", f"-{PIN}:{VENV}")
 # Left out for a terminal: an interactive shell's needs are not a web server's.
 INTERACTIVE_ONLY_WITHOUT = {"SystemCallFilter", "SystemCallErrorNumber"}
 

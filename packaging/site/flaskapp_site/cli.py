@@ -23,10 +23,8 @@ from pathlib import Path
 
 from . import firewall, nginx, tls
 from .app_setup import prepare
+from .as_service import PIN
 from .settings import SETTINGS, Settings, SettingsError, load
-
-# Present while an upgrade waits for its configure (debian/flaskapp.preinst).
-PIN = "/opt/venvs/.flaskapp-pinned"
 
 
 def say(message: str) -> None:
