@@ -6,7 +6,7 @@ import fcntl
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def e2e_required() -> bool:
 # two workers take a module at a time in this order, and a long one started last would leave
 # the other worker idle at the end.
 LONGEST_FIRST = ["test_firewall", "test_fleet", "test_https", "test_lifecycle", "test_release_upgrade",
-                 "test_upgrade_pin", "test_own_app", "test_apt_repo", "test_nginx_site"]
+                 "test_upgrade_pin", "test_database_app", "test_own_app", "test_apt_repo", "test_nginx_site"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -146,33 +146,69 @@ def previous_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # Apps built into the package, each once per run, for every module that installs it.
 @pytest.fixture(scope="session")
 def counting_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("counting"), "+counting1", add_counter)
+    return newer_build(tmp_path_factory, "+counting1", add_counter)
 
 
 @pytest.fixture(scope="session")
 def migrating_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("migrating"), "+counting2", add_a_migration)
+    return newer_build(tmp_path_factory, "+counting2", add_a_migration)
 
 
 @pytest.fixture(scope="session")
 def broken_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("broken"), "+broken1", break_the_factory)
-
-
+    return newer_build(tmp_path_factory, "+broken1", break_the_factory)
 
 
 @pytest.fixture(scope="session")
 def taskboard_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("taskboard1"), "+taskboard1", as_taskboard(1))
+    return newer_build(tmp_path_factory, "+taskboard1", as_taskboard(1))
 
 
 @pytest.fixture(scope="session")
 def taskboard_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("taskboard2"), "+taskboard2", as_taskboard(2))
+    return newer_build(tmp_path_factory, "+taskboard2", as_taskboard(2))
+
+
+def layer(tmp_path_factory: pytest.TempPathFactory, name: str, base: Sequence[Path],
+          setup: Callable[[Host], None]) -> list[Path]:
+    """The root a host booted from `base` has after setup(host) and a poweroff, as layers
+    for other hosts; made once per run, by the same steps the tests of those steps check."""
+    def make(workdir: Path) -> Path:
+        maker = Host(base, workdir, name=f"flaskapp-layer-{name}")
+        try:
+            maker.create()
+            maker.boot()
+            setup(maker)
+            return maker.keep_as_layer()[0]
+        except BaseException:
+            maker.destroy()
+            raise
+    return [once_per_run(tmp_path_factory, f"layer-{name}", make), *base]
+
+
+def install_nginx(host: Host) -> None:
+    # And Debian's python3, as most servers have (test_install's hosts have neither).
+    host.run("apt-get", "install", "--yes", "nginx", "python3")
+
+
+@pytest.fixture(scope="session")
+def nginx_image(image: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The image with nginx installed (its default site on port 80) and python3."""
+    return layer(tmp_path_factory, "nginx", [image], install_nginx)
+
+
+@pytest.fixture(scope="session")
+def installed_image(image: Path, deb: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The image after `apt install ./flaskapp_*.deb` (the README's step, which test_install
+    checks on a host of its own), serving, and a poweroff."""
+    def install(host: Host) -> None:
+        host.apt_install(deb)
+        host.wait_until_serving()
+    return layer(tmp_path_factory, "installed", [image], install)
 
 
 @contextmanager
-def booted_host(image: Path, workdir: Path, test_name: str,
+def booted_host(image: Path | Sequence[Path], workdir: Path, test_name: str,
                 cpu_affinity: str | None = None) -> Iterator[Host]:
     name = re.sub(r"[^a-z0-9-]+", "-", test_name.lower())[:40].strip("-")
     host = Host(image, workdir, name=f"flaskapp-{name}", cpu_affinity=cpu_affinity)
@@ -192,26 +228,25 @@ def host(image: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterato
 
 
 @pytest.fixture
-def nginx_host(host: Host) -> Host:
-    """A server already running nginx (its default site on port 80)."""
-    host.run("apt-get", "install", "--yes", "nginx")
-    return host
+def nginx_host(nginx_image: list[Path], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Host]:
+    """A server already running nginx (its default site on port 80), with python3."""
+    with booted_host(nginx_image, tmp_path / "host", request.node.name) as fresh:
+        yield fresh
 
 
 @pytest.fixture
-def installed(host: Host, deb: Path) -> Host:
-    """A fresh host on which `apt install ./flaskapp_*.deb` has run, serving."""
-    host.apt_install(deb)
-    host.wait_until_serving()
-    return host
+def installed(installed_image: list[Path], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Host]:
+    """A host on which `apt install ./flaskapp_*.deb` has run, booted again, serving."""
+    with booted_host(installed_image, tmp_path / "host", request.node.name) as fresh:
+        fresh.wait_until_serving()
+        yield fresh
 
 
 @pytest.fixture(scope="module")
-def served(image: Path, deb: Path, tmp_path_factory: pytest.TempPathFactory,
+def served(installed_image: list[Path], tmp_path_factory: pytest.TempPathFactory,
            request: pytest.FixtureRequest) -> Iterator[Host]:
     """Like `installed`, shared by a module's tests that only look and do not change it."""
     workdir = tmp_path_factory.mktemp("served")
-    with booted_host(image, workdir, request.module.__name__.rsplit(".", 1)[-1]) as fresh:
-        fresh.apt_install(deb)
+    with booted_host(installed_image, workdir, request.module.__name__.rsplit(".", 1)[-1]) as fresh:
         fresh.wait_until_serving()
         yield fresh

@@ -3,7 +3,9 @@ namespace of its own. Tests talk to it the way an operator would: run commands i
 look at its files and services, and send it HTTP over its veth.
 
 Its root is an overlay on the shared image, so every host starts fresh and boots in
-about two seconds; a poweroff and boot keeps the overlay, like a reboot keeps a disk.
+about two seconds; a poweroff and boot keeps the overlay, like a reboot keeps a disk. The
+image may have layers on it: a host's root as left by steps that are not what a test tests
+(nginx installed, the package installed), made once by a host and kept (`keep_as_layer`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +124,13 @@ class File:
 
 
 class Host:
-    def __init__(self, image: Path, workdir: Path, name: str = "flaskapp-test",
+    def __init__(self, image: Path | Sequence[Path], workdir: Path, name: str = "flaskapp-test",
                  link: Link | BridgePort | None = None, cpu_affinity: str | None = None) -> None:
-        """With no link, the host gets a network of its own (a veth to this machine). With
+        """`image` is the image's root, or the layers on it, topmost first, and then the image.
+        With no link, the host gets a network of its own (a veth to this machine). With
         cpu_affinity (a CPU list such as "1"), everything in it runs on those CPUs alone."""
         self.name = name
-        self.image = image
+        self.layers = [image] if isinstance(image, Path) else list(image)
         self.workdir = workdir
         self.root = workdir / "root"
         self.link = link
@@ -141,7 +144,8 @@ class Host:
     def create(self) -> None:
         for sub in ("upper", "work", "root"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        options = f"lowerdir={self.image},upperdir={self.workdir / 'upper'},workdir={self.workdir / 'work'}"
+        lower = ":".join(str(layer) for layer in self.layers)
+        options = f"lowerdir={lower},upperdir={self.workdir / 'upper'},workdir={self.workdir / 'work'}"
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.root)], check=True)
         if self.link is None:
             self.link = new_link()
@@ -221,12 +225,22 @@ class Host:
         self.boot()
 
     def destroy(self) -> None:
+        self._shut_down()
+        shutil.rmtree(self.workdir / "upper", ignore_errors=True)
+
+    def keep_as_layer(self) -> list[Path]:
+        """Powers the host off and returns its root as layers for other hosts: what it
+        changed (its overlay's upper directory, then read-only) on what it booted from."""
+        self._shut_down()
+        return [self.workdir / "upper", *self.layers]
+
+    def _shut_down(self) -> None:
         self.poweroff()
         if self.root.is_mount():
             subprocess.run(["umount", str(self.root)], check=True)
         if self.link is not None:
             self.link.delete()
-        shutil.rmtree(self.workdir / "upper", ignore_errors=True)
+            self.link = None
 
     # --- what an operator does ------------------------------------------------------
 

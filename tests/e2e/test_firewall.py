@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from .conftest import booted_host, layer
 from .host import Host, eventually, said
 
 NFTABLES_CONF = """#!/usr/sbin/nft -f
@@ -24,8 +25,37 @@ table inet filter {
 """
 
 
+# Each firewall's packages, as an admin installs them (before flaskapp, in these tests).
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "iptables": ("iptables", "iptables-persistent"),
+    "nftables": ("nftables",),
+    "ufw": ("ufw",),
+    "firewalld": ("firewalld",),
+}
+
+
+def install(host: Host, firewall: str) -> None:
+    host.run("apt-get", "install", "--yes", *PACKAGES[firewall])
+
+
+@pytest.fixture
+def nginx_host(nginx_image: list[Path], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[Host]:
+    """A server running nginx; for a test of one firewall (its `firewall` parameter), with
+    that firewall's packages installed, from a layer made once per run by the same apt
+    install (the test's own then finds them installed), and neither configured nor started
+    beyond what the packages do themselves."""
+    firewall = getattr(request.node, "callspec", None) and request.node.callspec.params.get("firewall")
+    image = nginx_image
+    if firewall:
+        image = layer(tmp_path_factory, f"nginx-{firewall}", nginx_image,
+                      lambda maker: install(maker, firewall))
+    with booted_host(image, tmp_path / "host", request.node.name) as fresh:
+        yield fresh
+
+
 def drop_with_iptables(host: Host) -> None:
-    host.run("apt-get", "install", "--yes", "iptables", "iptables-persistent")
+    install(host, "iptables")
     for tool in ("iptables", "ip6tables"):
         host.run(tool, "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
         host.run(tool, "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
@@ -34,19 +64,19 @@ def drop_with_iptables(host: Host) -> None:
 
 
 def drop_with_nftables(host: Host) -> None:
-    host.run("apt-get", "install", "--yes", "nftables")
+    install(host, "nftables")
     host.file("/etc/nftables.conf").write(NFTABLES_CONF)
     host.run("systemctl", "enable", "--now", "nftables")
 
 
 def drop_with_ufw(host: Host) -> None:
-    host.run("apt-get", "install", "--yes", "ufw")
+    install(host, "ufw")
     host.run("ufw", "--force", "enable")
 
 
 def drop_with_firewalld(host: Host) -> None:
     # Its default zone (public) rejects everything but ssh and dhcpv6-client.
-    host.run("apt-get", "install", "--yes", "firewalld")
+    install(host, "firewalld")
     host.run("systemctl", "enable", "--now", "firewalld")
     host.run("firewall-cmd", "--state")
 
@@ -215,21 +245,21 @@ def test_port_stays_open_when_the_firewall_reloads(nginx_host: Host, deb: Path, 
 
 # Each firewall's way to block one client: this machine, the test's client.
 def block_with_nftables(host: Host) -> None:
-    host.run("apt-get", "install", "--yes", "nftables")
+    install(host, "nftables")
     host.file("/etc/nftables.conf").write(NFTABLES_CONF.replace(
         "iif lo accept", f"ip saddr {host.link.local_address} drop\n        iif lo accept"))
     host.run("systemctl", "enable", "--now", "nftables")
 
 
 def block_with_iptables(host: Host) -> None:
-    host.run("apt-get", "install", "--yes", "iptables", "iptables-persistent")
+    install(host, "iptables")
     host.run("iptables", "-A", "INPUT", "-s", host.link.local_address, "-j", "DROP")
     host.run("iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
     host.run("iptables", "-P", "INPUT", "DROP")
 
 
 def block_with_ufw(host: Host) -> None:
-    host.run("apt-get", "install", "--yes", "ufw")
+    install(host, "ufw")
     host.run("ufw", "deny", "from", host.link.local_address)
     host.run("ufw", "--force", "enable")
 
@@ -267,7 +297,7 @@ def test_a_port_the_admin_opened_already_gets_no_second_rule(
     nginx_host: Host, deb: Path, firewall: str, rules: str
 ) -> None:
     if firewall == "nftables":
-        nginx_host.run("apt-get", "install", "--yes", "nftables")
+        install(nginx_host, "nftables")
         nginx_host.file("/etc/nftables.conf").write(NFTABLES_CONF.replace(
             "iif lo accept", f"iif lo accept\n        {rules}"))
         nginx_host.run("systemctl", "enable", "--now", "nftables")
@@ -284,7 +314,7 @@ def test_a_port_the_admin_opened_already_gets_no_second_rule(
 def test_a_chain_that_accepts_but_ends_in_a_reject_is_opened_before_the_reject(
     nginx_host: Host, deb: Path
 ) -> None:
-    nginx_host.run("apt-get", "install", "--yes", "nftables")
+    install(nginx_host, "nftables")
     nginx_host.file("/etc/nftables.conf").write(
         NFTABLES_CONF.replace("policy drop;", "policy accept;").replace(
             "ct state established,related accept",
