@@ -55,7 +55,7 @@ build-deps:
 # The wheels of requirements.txt for every release's Python, hash-checked; fetched again
 # only when the requirements change. The build itself then needs no network.
 wheels: wheels/SHA256SUMS
-wheels/SHA256SUMS: requirements.txt pyproject.toml packaging/release
+wheels/SHA256SUMS: requirements.txt pyproject.toml $(wildcard src/pyproject.toml) packaging/release
 	rm -rf wheels
 	packaging/wheels fetch wheels
 
@@ -65,12 +65,11 @@ hashes:
 test-deps:
 	dpkg -s $(TEST_DEPENDS) >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q $(TEST_DEPENDS); }
 	test -x $(PYTEST) || /usr/bin/python3 -m venv $(VENV)
-	# The app's pins hash-checked, as in the .deb; then the tools; then this tree itself.
+	# The app's pins hash-checked, as in the .deb; then the tools.
 	$(VENV)/bin/pip install -q -r requirements.txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
-	$(VENV)/bin/pip install -q --no-deps -e .
 
-LINTED := src tests benchmarks packaging/config packaging/site packaging/platform
+LINTED := src tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app
 
 test: deb test-deps
 	$(MAKE) deb SUITE=$(OTHER_SUITE)

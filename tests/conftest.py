@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -12,6 +15,14 @@ REPO = Path(__file__).resolve().parent.parent
 # platform's, as the build copies them into the venv.
 sys.path.insert(0, str(REPO / "packaging/site"))
 sys.path.insert(0, str(REPO / "packaging/platform"))
+
+
+def script(path: Path) -> ModuleType:
+    """A Python script of this tree without a .py name (packaging/build-app), as a module."""
+    loader = importlib.machinery.SourceFileLoader(path.name.replace("-", "_"), str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

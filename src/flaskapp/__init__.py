@@ -1,8 +1,8 @@
 """flaskapp: the hello-world Flask app that the Debian package deploys.
 
-This package is the slot for your own application. The packaging relies only on the app
-being named in setup.cfg (``flaskapp.app`` entry point); the platform around it
-(packaging/platform) gives it SECRET_KEY, FLASKAPP_* configuration and /healthz.
+The slot (src/) is for your own application's repository, as it is. The packaging relies only
+on the app being named in setup.cfg's [flaskapp] section; the platform around it
+(packaging/platform) gives it SECRET_KEY, its settings and /healthz.
 """
 
 from __future__ import annotations

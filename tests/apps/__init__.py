@@ -1,6 +1,10 @@
 """Example apps that the tests put in the slot, the way a developer would (README, "Your own
 app"): Taskboard is version 1 in taskboard/, and version 2 is the change in taskboard-2.patch
-(a migration that adds a column, with the view and templates that use it)."""
+(a migration that adds a column, with the view and templates that use it). Blog is a
+repository laid out as Miguel Grinberg's microblog (a top-level config.py and microblog.py, an
+app/ package, Flask-Migrate's migrations/ beside it, a .flaskenv, Babel translations that are
+compiled at build time, settings from DATABASE_URL and LOG_TO_STDOUT); blog-2.patch is its
+version 2 (a second migration)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,16 @@ def taskboard(destination: Path, version: int = 1) -> Path:
         subprocess.run(["patch", "--quiet", "--strip=1", f"--directory={package}",
                         f"--input={APPS / 'taskboard-2.patch'}"], check=True)
     return package
+
+
+def blog(destination: Path, version: int = 1) -> Path:
+    """Writes Blog's repository, at `version` (1 or 2), to destination, as it is."""
+    shutil.copytree(APPS / "blog", destination, ignore=shutil.ignore_patterns("__pycache__", "*.mo"),
+                    dirs_exist_ok=True)
+    if version == 2:
+        subprocess.run(["patch", "--quiet", "--strip=1", f"--directory={destination}",
+                        f"--input={APPS / 'blog-2.patch'}"], check=True)
+    return destination
 
 
 def taskboard_versions(page: str) -> tuple[str, str] | None:

@@ -1,14 +1,15 @@
 """The apps the end-to-end tests build into the package, each by the README's steps on a copy
 of this tree ("Your own app"): a counter of visits (the hello world with state, CLI
-commands, a migration), and Taskboard (tests/apps)."""
+commands, a migration), Taskboard and Blog (tests/apps)."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ..apps import taskboard
+from ..apps import blog, taskboard
 
 # A view that keeps a count in the app's instance folder, made the way Flask's tutorial
 # makes it (os.makedirs(app.instance_path)), with no code for the package.
@@ -66,10 +67,12 @@ def migrate_counter() -> None:
 STATE = "/var/lib/flaskapp/app"
 
 
-def declare(source: Path, phase: str, command: str) -> None:
-    """What the README says an app's developer writes in setup.cfg."""
+def declare(source: Path, key: str, value: str) -> None:
+    """What the README says an app's developer writes in setup.cfg's [flaskapp] section."""
     setup_cfg = source / "setup.cfg"
-    setup_cfg.write_text(setup_cfg.read_text().replace(f"\n{phase} =\n", f"\n{phase} = {command}\n"))
+    text = setup_cfg.read_text()
+    line = next(line for line in text.splitlines() if line.startswith(f"{key} ="))
+    setup_cfg.write_text(text.replace(f"\n{line}\n", f"\n{key} = {value}\n".replace(" \n", "\n")))
 
 
 STYLE = "body { color: teal; }\n"
@@ -99,10 +102,40 @@ def as_taskboard(version: int) -> Callable[[Path], None]:
     def change(source: Path) -> None:
         shutil.rmtree(source / "src/flaskapp")
         taskboard(source / "src", version)
-        setup_cfg = source / "setup.cfg"
-        setup_cfg.write_text(
-            setup_cfg.read_text()
-            .replace("app = flaskapp:create_app", "app = taskboard:create_app")
-            .replace("\ninstall =\n", "\ninstall = init-db\n")
-            .replace("\nupgrade =\n", "\nupgrade = migrate\n"))
+        declare(source, "app", "taskboard:create_app   # its factory")
+        declare(source, "install", "init-db  # creates its tables")
+        declare(source, "upgrade", "migrate")
+    return change
+
+
+# What Blog needs beside the platform's pins: its own requirements.txt's, and theirs.
+BLOG_REQUIREMENTS = """alembic==1.20.1
+babel==2.19.0
+flask-babel==4.0.0
+flask-migrate==4.1.0
+flask-sqlalchemy==3.1.1
+mako==1.4.3
+python-dotenv==1.2.4
+pytz==2026.6
+sqlalchemy==2.1.9
+typing-extensions==4.16.0
+"""
+# A developer's own settings, in the repository's working tree but never in git: not shipped.
+DEVELOPERS_ENV = "SECRET_KEY=the-developers-own\nDATABASE_URL=sqlite:////home/dev/blog.db\n"
+
+
+def as_blog(version: int) -> Callable[[Path], None]:
+    """The README's steps on a copy of the source tree, for a repository as its authors wrote
+    it: copied into the slot as it is (with the developer's .env beside it), then declared."""
+    def change(source: Path) -> None:
+        shutil.rmtree(source / "src/flaskapp")
+        blog(source / "src", version)
+        (source / "src/.env").write_text(DEVELOPERS_ENV)
+        declare(source, "app", "")  # its .flaskenv names it: FLASK_APP=microblog.py
+        declare(source, "install", "db upgrade  # Flask-Migrate, from its migrations/")
+        declare(source, "upgrade", "db upgrade")
+        declare(source, "build", "pybabel compile -d app/translations")
+        requirements = source / "requirements.txt"
+        requirements.write_text(requirements.read_text() + BLOG_REQUIREMENTS)
+        subprocess.run(["make", "-C", str(source), "hashes"], check=True, stdout=subprocess.DEVNULL)
     return change

@@ -15,7 +15,7 @@ NEWER_VERSION_SUFFIX = "+e2e1"
 
 def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSION_SUFFIX,
                     change: Callable[[Path], None] | None = None, suite: str | None = None) -> Path:
-    """Builds a copy of source_tree whose version (setup.cfg and debian/changelog) has
+    """Builds a copy of source_tree whose version (debian/changelog's) has
     `suffix` added, after `change` (given the copy) edited it, with `make deb` (for another
     release: `make deb SUITE=suite`), and returns the .deb."""
     source = workdir / "source"
@@ -26,8 +26,6 @@ def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSIO
         ["dpkg-parsechangelog", "-S", "Version"], cwd=source, check=True, capture_output=True, text=True
     ).stdout.strip()
     new = old + suffix
-    setup_cfg = source / "setup.cfg"
-    setup_cfg.write_text(re.sub(r"(?m)^version = .*$", f"version = {new}", setup_cfg.read_text()))
     changelog = source / "debian/changelog"
     date = email.utils.format_datetime(datetime.now(UTC))
     entry = (
@@ -35,11 +33,7 @@ def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSIO
         f" -- flaskapp tests <tests@flaskapp.example.org>  {date}\n\n"
     )
     changelog.write_text(entry + changelog.read_text())
-    subprocess.run(["make", "-C", str(source), "deb", *([f"SUITE={suite}"] if suite else [])],
-                   check=True, stdout=subprocess.DEVNULL)
-    # The release suffix (~deb12) comes after: packaging/release.
-    (built,) = (source / "dist").glob(f"**/flaskapp_{new}~*_*.deb")
-    return built
+    return make_deb(source, suite)
 
 
 def changelog_version(text: str) -> str:
@@ -71,4 +65,49 @@ def build_release(source_tree: Path, commit: str, workdir: Path) -> Path:
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     subprocess.run(["make", "-C", str(source), "deb"], check=True, stdout=subprocess.DEVNULL)
     (built,) = (source / "dist").glob("flaskapp_*.deb")
+    return built
+
+
+HELLO_WORLD = "src/flaskapp"
+# setup.cfg's declarations of the hello world.
+HELLO_WORLD_DECLARED = "[flaskapp]\napp = flaskapp:create_app\ninstall =\nupgrade =\nbuild =\n"
+
+
+def hello_world_in_the_slot(source_tree: Path) -> bool:
+    return (source_tree / HELLO_WORLD / "__init__.py").is_file()
+
+
+def with_the_hello_world(source_tree: Path, workdir: Path) -> Path:
+    """A copy of source_tree whose slot holds the hello world again, from git (the last commit
+    that had it), declared as it was: the platform's own tests run with the hello world, while
+    the slot holds a developer's app (README, "Your own app")."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(source_tree), *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    removed = git("log", "-1", "--format=%H", "--diff-filter=D", "--", f"{HELLO_WORLD}/__init__.py")
+    revision = f"{removed}^" if removed and not git("ls-tree", "HEAD", HELLO_WORLD) else "HEAD"
+    source = workdir / "source"
+    shutil.copytree(source_tree, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
+    shutil.rmtree(source / "src")
+    (source / "src").mkdir()
+    archive = subprocess.run(["git", "-C", str(source_tree), "archive", revision, HELLO_WORLD],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    (source / "setup.cfg").write_text(HELLO_WORLD_DECLARED)
+    return source
+
+
+def build_copy(source_tree: Path, workdir: Path, suite: str | None = None) -> Path:
+    """A copy of source_tree built as it is."""
+    source = workdir / "source"
+    shutil.copytree(source_tree, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
+    return make_deb(source, suite)
+
+
+def make_deb(source: Path, suite: str | None = None) -> Path:
+    """`make deb` (for another release: SUITE=suite) in a tree of its own; the .deb."""
+    subprocess.run(["make", "-C", str(source), "deb", *([f"SUITE={suite}"] if suite else [])],
+                   check=True, stdout=subprocess.DEVNULL)
+    (built,) = (source / "dist").glob("**/flaskapp_*.deb")
     return built

@@ -13,10 +13,18 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
-from .apps import add_a_migration, add_counter, as_taskboard, break_the_factory
-from .builds import NEWER_VERSION_SUFFIX, build_newer_deb, build_release, previous_release
+from .apps import add_a_migration, add_counter, as_blog, as_taskboard, break_the_factory
+from .builds import (
+    NEWER_VERSION_SUFFIX,
+    build_copy,
+    build_newer_deb,
+    build_release,
+    hello_world_in_the_slot,
+    previous_release,
+    with_the_hello_world,
+)
 from .host import Host
-from .image import image_root
+from .image import deb_suite, image_root
 
 
 def e2e_unavailable() -> str | None:
@@ -82,8 +90,29 @@ def image(deb: Path) -> Path:
     return image_root(deb, ON_DEMAND)
 
 
+def platform_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the platform's tests build from: this tree while the hello world is in the slot;
+    else a copy with the hello world back in it, made once per run (the tests check the
+    platform with the hello world; a developer's app in the slot is checked by its build and
+    tests/package)."""
+    if hello_world_in_the_slot(REPO):
+        return REPO
+    return once_per_run(tmp_path_factory, "platform-tree",
+                        lambda workdir: with_the_hello_world(REPO, workdir))
+
+
 @pytest.fixture(scope="session")
-def other_deb(request: pytest.FixtureRequest) -> Path:
+def deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package under test: make test's build (--deb, tests/conftest.py's deb), or, with a
+    developer's app in the slot, the same version built with the hello world."""
+    if hello_world_in_the_slot(REPO):
+        return deb
+    return once_per_run(tmp_path_factory, "platform-deb",
+                        lambda workdir: build_copy(platform_tree(tmp_path_factory), workdir))
+
+
+@pytest.fixture(scope="session")
+def other_deb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The build for the other supported Debian release (trixie's, on a bookworm machine)."""
     path = request.config.getoption("--other-deb")
     if path is None:
@@ -93,6 +122,9 @@ def other_deb(request: pytest.FixtureRequest) -> Path:
         pytest.skip(message)
     if not path.exists():
         pytest.fail(f"{path} does not exist: run `make deb SUITE=<the other release>`")
+    if not hello_world_in_the_slot(REPO):
+        return once_per_run(tmp_path_factory, "platform-other-deb", lambda workdir: build_copy(
+            platform_tree(tmp_path_factory), workdir, suite=deb_suite(path)))
     return path.resolve()
 
 
@@ -125,7 +157,8 @@ def newer_build(tmp_path_factory: pytest.TempPathFactory, suffix: str,
                 change: Callable[[Path], None] | None = None) -> Path:
     """This tree with `change` made and `suffix` added to its version, built once per run."""
     return once_per_run(tmp_path_factory, suffix.lstrip("+"),
-                        lambda workdir: build_newer_deb(REPO, workdir, suffix, change))
+                        lambda workdir: build_newer_deb(platform_tree(tmp_path_factory), workdir, suffix,
+                                                        change))
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +200,16 @@ def taskboard_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def taskboard_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return newer_build(tmp_path_factory, "+taskboard2", as_taskboard(2))
+
+
+@pytest.fixture(scope="session")
+def blog_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return newer_build(tmp_path_factory, "+blog1", as_blog(1))
+
+
+@pytest.fixture(scope="session")
+def blog_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return newer_build(tmp_path_factory, "+blog2", as_blog(2))
 
 
 def layer(tmp_path_factory: pytest.TempPathFactory, name: str, base: Sequence[Path],

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO
-from .builds import build_newer_deb
+from .apps import declare
+from .conftest import newer_build
 from .host import Host, said
 
 NOTES = '''
@@ -69,13 +69,12 @@ def add_notes(source: Path) -> None:
     requirements.write_text(requirements.read_text() + REQUIREMENTS)
     # The README's step: the new wheels' hashes, which the build checks.
     subprocess.run(["make", "-C", str(source), "hashes"], check=True, capture_output=True)
-    setup_cfg = source / "setup.cfg"
-    setup_cfg.write_text(setup_cfg.read_text().replace("\ninstall =\n", "\ninstall = init-db\n"))
+    declare(source, "install", "init-db")
 
 
 @pytest.fixture(scope="module")
 def notes_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("notes"), "+notes1", add_notes)
+    return newer_build(tmp_path_factory, "+notes1", add_notes)
 
 
 def test_an_app_with_a_postgresql_database_and_the_documented_drop_in(host: Host, notes_deb: Path) -> None:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO
-from .builds import build_newer_deb
+from .conftest import newer_build
 from .fleet import APP_SERVERS, Fleet, recap, running_fleet
 from .load import throughout
 
@@ -44,8 +43,7 @@ def fail_the_health_check(source: Path) -> None:
 
 @pytest.fixture(scope="module")
 def broken_deb(newer_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_newer_deb(REPO, tmp_path_factory.mktemp("broken"), suffix=BROKEN_SUFFIX,
-                           change=fail_the_health_check)
+    return newer_build(tmp_path_factory, BROKEN_SUFFIX, fail_the_health_check)
 
 
 @pytest.fixture(scope="module")

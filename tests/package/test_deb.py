@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from flaskapp_site import nginx, tls
 from flaskapp_site.settings import Settings
 
-from ..conftest import REPO
+from ..conftest import REPO, script
+
+build_app = script(REPO / "packaging/build-app")
 
 VENV = "opt/venvs/flaskapp"
 
@@ -88,7 +91,20 @@ def test_venv_holds_the_app_and_its_pinned_dependencies(unpacked: Path) -> None:
     pinned = {line.split()[0].lower() for line in requirements.splitlines()
               if line.strip() and not line.startswith("#")}
     assert pinned <= installed
-    assert {name.split("==")[0] for name in installed - pinned} == {"flaskapp"}
+    if not build_app.has_project(REPO / "src"):  # then its tree is all of it, in src/
+        assert installed == pinned
+
+
+def test_the_app_is_its_tree_in_src_on_sys_path_with_its_declarations(unpacked: Path) -> None:
+    venv = unpacked / VENV
+    shipped = {path.relative_to(venv / "src") for path in (venv / "src").rglob("*.py")}
+    assert shipped == {path.relative_to(REPO / "src") for path in (REPO / "src").rglob("*.py")
+                       if not {"__pycache__", "instance", "venv", ".venv", ".git"} & set(path.parts)}
+    assert (site_packages(unpacked) / "flaskapp-src.pth").read_text() == f"/{VENV}/src\n"
+    declared = json.loads((site_packages(unpacked) / "flaskapp_platform/declarations.json").read_text())
+    expected = build_app.declarations()
+    del expected["build"]
+    assert declared == expected
 
 
 def test_venv_ships_no_build_tools_and_no_bytecode(unpacked: Path) -> None:

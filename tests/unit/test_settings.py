@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import runpy
-import subprocess
 
 import pytest
 
@@ -62,13 +60,3 @@ def test_gunicorn_keepalive_outlasts_nginx_upstream_keepalive(monkeypatch: pytes
 
 def test_stop_timeout_outlasts_graceful_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     assert unit_seconds("TimeoutStopSec") > gunicorn_settings(monkeypatch)["graceful_timeout"]
-
-
-def test_python_version_matches_debian_version() -> None:
-    setup = configparser.ConfigParser()
-    setup.read(REPO / "setup.cfg")
-    debian = subprocess.run(
-        ["dpkg-parsechangelog", "-S", "Version"], cwd=REPO, check=True,
-        capture_output=True, text=True,
-    ).stdout.strip()
-    assert setup["metadata"]["version"] == debian

@@ -1,6 +1,7 @@
 """The platform around the app in the slot: what every app gets from the package without a
 line of its own. gunicorn serves ``flaskapp_platform.wsgi:app``, which loads the app named in
-setup.cfg (the ``flaskapp.app`` entry point) and gives it:
+setup.cfg's [flaskapp] section (``app``; or its .flaskenv's FLASK_APP), with its .flaskenv
+applied first, and gives it:
 
 - ``SECRET_KEY``, read from the file FLASKAPP_SECRET_KEY_FILE names (/etc/flaskapp/secret_key);
 - every ``FLASKAPP_<NAME>`` of the environment (/etc/flaskapp/flaskapp.env) as

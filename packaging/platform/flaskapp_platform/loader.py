@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
-import re
-from importlib import import_module
-from importlib.metadata import entry_points
+import sys
 from pathlib import Path
 
 from flask import Flask
+from flask.cli import NoAppException, locate_app
 
+from . import flaskenv
 from .health import install_healthz
 
-#: setup.cfg: [options.entry_points] flaskapp.app = app = module:name, where name is the Flask
-#: app or a factory that makes it with no arguments (create_app).
-ENTRY_POINT_GROUP = "flaskapp.app"
+#: What the build wrote from setup.cfg's [flaskapp] section (packaging/build-app): `app`, as
+#: Flask's --app spells it ("module:name", "module:create_app()"), or FLASK_APP of .flaskenv.
+DECLARATIONS = Path(__file__).with_name("declarations.json")
 ENV_PREFIX = "FLASKAPP"
 
 
@@ -22,31 +23,27 @@ class AppNotFound(RuntimeError):
     pass
 
 
+def app_tree() -> Path:
+    """The app's tree as its authors wrote it (the build's copy of src/)."""
+    return Path(sys.prefix) / "src"
+
+
 def app_spec() -> str:
-    """The app's "module:name" or "module:factory()" from the installed metadata."""
-    found = entry_points(group=ENTRY_POINT_GROUP)
-    if not found:
-        raise AppNotFound(
-            f"no app is named: setup.cfg needs [options.entry_points] {ENTRY_POINT_GROUP} = "
-            "app = yourpackage:create_app"
-        )
-    return next(iter(found)).value
+    if not DECLARATIONS.is_file():
+        raise AppNotFound(f"no app is named: {DECLARATIONS} is missing (the build writes it from "
+                          "setup.cfg's [flaskapp] app)")
+    return json.loads(DECLARATIONS.read_text())["app"]
 
 
 def create(spec: str) -> Flask:
-    """The Flask app `spec` names: an app object, or a factory called with no arguments
-    ("module:create_app" or, as Flask's --app spells it, "module:create_app()")."""
-    match = re.fullmatch(r"\s*([\w.]+)\s*:\s*([\w.]+)\s*(?:\(\s*\))?\s*", spec)
-    if not match:
-        raise AppNotFound(f"{spec!r} is not module:name")
-    module_name, attribute = match.groups()
-    target = import_module(module_name)
-    for part in attribute.split("."):
-        target = getattr(target, part)
-    app = target if isinstance(target, Flask) else target()
-    if not isinstance(app, Flask):
-        raise AppNotFound(f"{spec} gave {type(app).__name__}, not a Flask app")
-    return app
+    """The Flask app `spec` names, found as `flask --app` finds it: an app object, a factory
+    called with no arguments (or with the arguments written in the spec), or, for a module
+    alone, its `app`, `application`, or `create_app()`."""
+    module_name, _, app_name = spec.strip().partition(":")
+    try:
+        return locate_app(module_name.strip(), app_name.strip() or None)
+    except NoAppException as error:
+        raise AppNotFound(str(error)) from None
 
 
 def configure(app: Flask) -> None:
@@ -60,6 +57,8 @@ def configure(app: Flask) -> None:
 
 
 def load_app(spec: str | None = None) -> Flask:
+    # The app's .flaskenv first: its module may read the environment when imported.
+    flaskenv.apply(app_tree() / ".flaskenv")
     app = create(spec or app_spec())
     configure(app)
     install_healthz(app)

@@ -28,12 +28,19 @@ DESCRIBE = [str(VENV / "bin/python"), "-m", "flaskapp_platform.describe",
 FAILED = ("so the service was not (re)started: on an upgrade the running version keeps serving. "
           "Fix it, then run 'dpkg --configure -a' (or install a fixed package).")
 
+# An app that writes next to its code (a log file, an SQLite database by default) in development.
+READ_ONLY = ("the app wrote into its own tree, which is read-only once installed (/opt/venvs/flaskapp); "
+             "point what it writes at its state directory, /var/lib/flaskapp/app, with its own setting "
+             "in /etc/flaskapp/flaskapp.env (such as DATABASE_URL=sqlite:////var/lib/flaskapp/app/app.db, "
+             "or LOG_TO_STDOUT=1 for an app that logs to files): README, \"Settings\"")
+
 Say = Callable[[str], None]
 
 
 def declared_commands(phase: str) -> list[str]:
-    """The commands setup.cfg declares for `phase` (written into the venv by the build)."""
-    found = list(VENV.glob("lib/python3.*/site-packages/flaskapp_platform/commands.json"))
+    """The commands setup.cfg declares for `phase` (written into the venv by the build:
+    packaging/build-app, the declarations' one parser)."""
+    found = list(VENV.glob("lib/python3.*/site-packages/flaskapp_platform/declarations.json"))
     if not found:
         return []
     return json.loads(found[0].read_text()).get(phase, [])
@@ -59,6 +66,8 @@ def prepare(phase: str, say: Say, fail: Say) -> int:
     if described.returncode != 0:
         print(app_boundary.printable(described.stdout), end="", file=sys.stderr)
         fail(f"the app cannot be loaded (see above), {FAILED}")
+        if "Read-only file system" in described.stderr + described.stdout:
+            fail(READ_ONLY)
         return 1
     try:
         description = app_boundary.description(described.stdout)

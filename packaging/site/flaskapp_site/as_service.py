@@ -113,7 +113,7 @@ def run_as_service(argv: list[str], capture: bool = False,
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not (capture or from_the_app)
     command = [
         "systemd-run", "--quiet", "--wait", "--collect", "--service-type=exec",
-        "--pty" if interactive else "--pipe", "--working-directory=/",
+        "--pty" if interactive else "--pipe",
         *(f"--property={p}" for p in unit_properties(unit, interactive)), *argv,
     ]
     if capture:
