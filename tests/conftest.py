@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO / "packaging/site"))
 sys.path.insert(0, str(REPO / "packaging/platform"))
 
 
-def script(path: Path) -> ModuleType:
+def load_script(path: Path) -> ModuleType:
     """A Python script of this tree without a .py name (packaging/build-app), as a module."""
     loader = importlib.machinery.SourceFileLoader(path.name.replace("-", "_"), str(path))
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))

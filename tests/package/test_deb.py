@@ -14,9 +14,9 @@ import pytest
 from flaskapp_site import nginx, tls
 from flaskapp_site.settings import Settings
 
-from ..conftest import REPO, script
+from ..conftest import REPO, load_script
 
-build_app = script(REPO / "packaging/build-app")
+build_app = load_script(REPO / "packaging/build-app")
 
 VENV = "opt/venvs/flaskapp"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO, script
+from ..conftest import REPO, load_script
 
-build_app = script(REPO / "packaging/build-app")
+build_app = load_script(REPO / "packaging/build-app")
 
 
 def declared(tmp_path: Path, section: str, flaskenv: str | None = None, files: tuple[str, ...] = ()) -> dict:

@@ -15,7 +15,7 @@ from flask import Flask
 from flaskapp_platform import load_app, loader
 from flaskapp_platform.loader import AppNotFound, app_spec
 
-from ..conftest import REPO, script
+from ..conftest import REPO, load_script
 
 # Its app is the hello world: the loader's tests go with it once your app replaced it.
 pytestmark = pytest.mark.skipif(not (REPO / "src/flaskapp").is_dir(),
@@ -27,7 +27,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The platform as the build puts it in the venv: with the declarations of setup.cfg."""
     root = tmp_path_factory.mktemp("platform")
     shutil.copytree(REPO / "packaging/platform/flaskapp_platform", root / "flaskapp_platform")
-    declared = script(REPO / "packaging/build-app").declarations()
+    declared = load_script(REPO / "packaging/build-app").declarations()
     (root / "flaskapp_platform/declarations.json").write_text(json.dumps(declared))
     return root
 
