@@ -72,11 +72,12 @@ test-deps:
 LINTED := src tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app
 
 test: deb test-deps
-	$(MAKE) deb SUITE=$(OTHER_SUITE)
 	$(VENV)/bin/ruff check $(LINTED)
 	# Two at a time: the hosts mostly wait (apt, boots, reboots), so two cores serve two. A module
-	# stays on one worker (its shared host); packages the tests build are built once per run.
-	$(PYTEST) -v -n 2 --dist loadscope --durations=40 --deb=$(DEB) --other-deb=$(call deb_for,$(OTHER_SUITE)) tests
+	# stays on one worker (its shared host), the longest first; packages the tests build (the
+	# other release's too) are built once per run, by a worker, while the other goes on.
+	$(PYTEST) -v -n 2 --dist loadscope --no-loadscope-reorder --durations=40 --deb=$(DEB) \
+		--other-suite=$(OTHER_SUITE) tests
 
 # Unit and package tests only (no booted hosts).
 test-fast: deb test-deps

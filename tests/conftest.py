@@ -35,6 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the build for the other Debian release, whose hosts some end-to-end tests boot "
              "(make test passes dist/<suite>/flaskapp_<version>_<arch>.deb)",
     )
+    parser.addoption(
+        "--other-suite", default=None,
+        help="build the package for this other Debian release during the run, once, for the "
+             "end-to-end tests that boot hosts of it (make test passes it; instead of --other-deb)",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,10 @@ commands, a migration), Taskboard and Blog (tests/apps)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ..apps import blog, taskboard
+from ..apps import APPS, blog, taskboard
 
 # A view that keeps a count in the app's instance folder, made the way Flask's tutorial
 # makes it (os.makedirs(app.instance_path)), with no code for the package.
@@ -108,25 +107,14 @@ def as_taskboard(version: int) -> Callable[[Path], None]:
     return change
 
 
-# What Blog needs beside the platform's pins: its own requirements.txt's, and theirs.
-BLOG_REQUIREMENTS = """alembic==1.20.1
-babel==2.19.0
-flask-babel==4.0.0
-flask-migrate==4.1.0
-flask-sqlalchemy==3.1.1
-mako==1.4.3
-python-dotenv==1.2.4
-pytz==2026.6
-sqlalchemy==2.1.9
-typing-extensions==4.16.0
-"""
 # A developer's own settings, in the repository's working tree but never in git: not shipped.
 DEVELOPERS_ENV = "SECRET_KEY=the-developers-own\nDATABASE_URL=sqlite:////home/dev/blog.db\n"
 
 
 def as_blog(version: int) -> Callable[[Path], None]:
     """The README's steps on a copy of the source tree, for a repository as its authors wrote
-    it: copied into the slot as it is (with the developer's .env beside it), then declared."""
+    it: copied into the slot as it is (with the developer's .env beside it), then declared,
+    its pins added with their hashes (tests/apps/blog-requirements.txt)."""
     def change(source: Path) -> None:
         shutil.rmtree(source / "src/flaskapp")
         blog(source / "src", version)
@@ -136,6 +124,5 @@ def as_blog(version: int) -> Callable[[Path], None]:
         declare(source, "upgrade", "db upgrade")
         declare(source, "build", "pybabel compile -d app/translations")
         requirements = source / "requirements.txt"
-        requirements.write_text(requirements.read_text() + BLOG_REQUIREMENTS)
-        subprocess.run(["make", "-C", str(source), "hashes"], check=True, stdout=subprocess.DEVNULL)
+        requirements.write_text(requirements.read_text() + (APPS / "blog-requirements.txt").read_text())
     return change

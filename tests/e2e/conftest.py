@@ -42,10 +42,12 @@ def e2e_required() -> bool:
 
 
 # The modules that take longest (README, "Test": where the time goes), run first: make test's
-# two workers take a module at a time in this order, and a long one started last would leave
-# the other worker idle at the end.
-LONGEST_FIRST = ["test_firewall", "test_fleet", "test_https", "test_lifecycle", "test_release_upgrade",
-                 "test_upgrade_pin", "test_database_app", "test_own_app", "test_apt_repo", "test_nginx_site"]
+# two workers take a module at a time in this order (--no-loadscope-reorder: xdist would order
+# them by their number of tests), and a long one started last would leave the other idle.
+LONGEST_FIRST = ["test_firewall", "test_fleet", "test_https", "test_release_upgrade", "test_upgrade_pin",
+                 "test_lifecycle", "test_app_as_written", "test_own_app", "test_database_app",
+                 "test_trust_boundary", "test_piuparts", "test_example_app", "test_apt_repo",
+                 "test_other_release", "test_nginx_site", "test_zero_downtime"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -113,19 +115,21 @@ def deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def other_deb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The build for the other supported Debian release (trixie's, on a bookworm machine)."""
-    path = request.config.getoption("--other-deb")
-    if path is None:
-        message = "no build for the other Debian release: make test passes --other-deb"
+    """The build for the other supported Debian release (trixie's, on a bookworm machine):
+    --other-deb, or built during the run for --other-suite (in a clean chroot of it, once,
+    by whichever worker asks first, while the other goes on testing)."""
+    path, suite = request.config.getoption("--other-deb"), request.config.getoption("--other-suite")
+    if path is None and suite is None:
+        message = "no build for the other Debian release: make test passes --other-suite"
         if e2e_required():
             pytest.fail(message)
         pytest.skip(message)
-    if not path.exists():
+    if path is not None and not path.exists():
         pytest.fail(f"{path} does not exist: run `make deb SUITE=<the other release>`")
-    if not hello_world_in_the_slot(REPO):
-        return once_per_run(tmp_path_factory, "platform-other-deb", lambda workdir: build_copy(
-            platform_tree(tmp_path_factory), workdir, suite=deb_suite(path)))
-    return path.resolve()
+    if suite is None and hello_world_in_the_slot(REPO):
+        return path.resolve()
+    return once_per_run(tmp_path_factory, "other-deb", lambda workdir: build_copy(
+        platform_tree(tmp_path_factory), workdir, suite=suite or deb_suite(path)))
 
 
 @pytest.fixture(scope="session")
