@@ -96,11 +96,27 @@ def break_the_factory(source: Path) -> None:
         '    app = Flask(__name__)\n', '    raise RuntimeError("no database configured")\n'))
 
 
+TASKBOARD_PROJECT = """[build-system]
+requires = ["setuptools==80.9.0"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "taskboard"
+version = "{version}"
+dependencies = ["flask"]
+
+[tool.setuptools]
+packages = ["taskboard"]
+"""
+
+
 def as_taskboard(version: int) -> Callable[[Path], None]:
     """The README's steps ("Your own app") on a copy of the source tree."""
     def change(source: Path) -> None:
         shutil.rmtree(source / "src/flaskapp")
         taskboard(source / "src", version)
+        # Its repository is a Python project of its own: installed by its pyproject.toml.
+        (source / "src/pyproject.toml").write_text(TASKBOARD_PROJECT.format(version=version))
         declare(source, "app", "taskboard:create_app   # its factory")
         declare(source, "install", "init-db  # creates its tables")
         declare(source, "upgrade", "migrate")

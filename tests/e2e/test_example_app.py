@@ -53,6 +53,9 @@ def test_install_sets_up_the_app_and_serves_it(host: Host, taskboard_1: Path) ->
     assert "Initialized the database" in output
     database = host.file(DATABASE)
     assert (database.user, database.group) == ("flaskapp", "flaskapp")
+    # Its own pyproject.toml installed it, beside its tree in src/.
+    assert host.run("/opt/venvs/flaskapp/bin/python", "-c",
+                    "import importlib.metadata as m; print(m.version('taskboard'))").stdout == "1\n"
 
     ada = User(host, "ada")
     ada.sign_up()

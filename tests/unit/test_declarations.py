@@ -111,3 +111,14 @@ def test_the_readmes_step_2_pasted_as_printed(tmp_path: Path) -> None:
     assert build_app.declarations(tmp_path / "setup.cfg", tmp_path / "src") == {
         "app": "microblog", "install": ["db upgrade"], "upgrade": ["db upgrade"],
         "build": ["pybabel compile -d app/translations"]}
+
+
+def test_an_app_with_its_own_project_is_installed_by_it_from_a_copy_of_its_tree(tmp_path: Path) -> None:
+    tree = tmp_path / "app"
+    tree.mkdir()
+    assert build_app.project_option(tree) == "--skip-install"
+    (tree / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    option = build_app.project_option(tree)
+    assert option == f"--sourcedirectory={tmp_path / 'app-project'}"
+    # pip's build writes its build/ and egg-info there, not into the tree that ships.
+    assert (tmp_path / "app-project/pyproject.toml").is_file()

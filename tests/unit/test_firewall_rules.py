@@ -5,6 +5,7 @@ test_firewall.py runs it against the real firewalls)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from flaskapp_site import firewall
@@ -95,3 +96,32 @@ def test_ufw_rules_that_open_port_80(status: str, allowed: bool) -> None:
 ])
 def test_choice(ufw: bool, firewalld: bool, dropping: list[str], chosen: list[str]) -> None:
     assert firewall.choose(ufw, firewalld, dropping) == chosen
+
+
+OURS = "-A INPUT -p tcp --dport 80 -m comment --comment flaskapp -j ACCEPT\n"
+SAVED = f"*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\n{OURS}COMMIT\n"
+
+
+def test_a_saved_rule_set_loses_flaskapps_line_and_keeps_its_mode(tmp_path: Path) -> None:
+    saved = tmp_path / "rules.v4"
+    saved.write_text(SAVED)
+    saved.chmod(0o600)
+    assert firewall.forget_saved(saved, lambda line: "flaskapp" in line)
+    assert saved.read_text() == SAVED.replace(OURS, "")
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rules.v4"]
+
+
+def test_a_crash_while_the_saved_rule_set_is_rewritten_leaves_it_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The next boot loads this file: half of it would leave the host open or shut.
+    saved = tmp_path / "rules.v4"
+    saved.write_text(SAVED)
+
+    def power_cut(fd: int) -> None:
+        raise OSError("the power went")
+    monkeypatch.setattr(firewall.os, "fsync", power_cut)
+    with pytest.raises(OSError, match="the power went"):
+        firewall.forget_saved(saved, lambda line: "flaskapp" in line)
+    assert saved.read_text() == SAVED
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rules.v4"]

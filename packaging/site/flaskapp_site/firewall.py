@@ -14,8 +14,10 @@ so closing takes away exactly what opening added, port by port.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -228,8 +230,33 @@ def forget_saved(path: Path, is_flaskapps: Callable[[str], bool]) -> bool:
     kept = [line for line in lines if not is_flaskapps(line)]
     if len(kept) == len(lines):
         return False
-    path.write_text("".join(kept))
+    replace_file(path, "".join(kept))
     return True
+
+
+def replace_file(path: Path, text: str) -> None:
+    """`path` holds `text`, or, if anything fails on the way (a crash, a full disk), what it
+    held: the firewall loads this file at the next boot, and a truncated one would leave the
+    host open or shut. Written beside it with its owner and mode, flushed to disk, renamed."""
+    new = path.with_name(f".{path.name}.flaskapp-new")
+    status = path.stat()
+    try:
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IMODE(status.st_mode))
+        with os.fdopen(fd, "w") as file:
+            os.fchown(file.fileno(), status.st_uid, status.st_gid)
+            os.fchmod(file.fileno(), stat.S_IMODE(status.st_mode))
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(new, path)
+    except BaseException:
+        new.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def iptables_tools() -> list[str]:
