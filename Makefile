@@ -79,10 +79,10 @@ test: deb test-deps
 	$(PYTEST) -v -n 2 --dist loadscope --no-loadscope-reorder --durations=40 --deb=$(DEB) \
 		--other-suite=$(OTHER_SUITE) tests
 
-# Unit and package tests only (no booted hosts).
+# Unit tests and the checks of the built .deb: no booted hosts, no second build.
 test-fast: deb test-deps
 	$(VENV)/bin/ruff check $(LINTED)
-	$(PYTEST) -v --deb=$(DEB) -m "not e2e" tests
+	$(PYTEST) -v --deb=$(DEB) -m "not e2e and not rebuild" tests
 
 # Boots hosts and a fleet, measures, writes docs/benchmarks.md and docs/restarts.png (about 20
 # minutes; not part of make test).

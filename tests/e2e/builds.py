@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import os
 import re
 import shutil
 import subprocess
@@ -108,6 +109,6 @@ def build_copy(source_tree: Path, workdir: Path, suite: str | None = None) -> Pa
 def make_deb(source: Path, suite: str | None = None) -> Path:
     """`make deb` (for another release: SUITE=suite) in a tree of its own; the .deb."""
     subprocess.run(["make", "-C", str(source), "deb", *([f"SUITE={suite}"] if suite else [])],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, env={**os.environ, "FLASKAPP_FIXTURE_BUILD": "1"})
     (built,) = (source / "dist").glob("**/flaskapp_*.deb")
     return built

@@ -12,7 +12,7 @@ import json
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,9 +86,13 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     }
 
 
+def install_sshd_and_python(host: Host) -> None:
+    host.run("apt-get", "install", "--yes", "--no-install-recommends", "openssh-server", "python3")
+
+
 def make_reachable_over_ssh(host: Host, public_key: str) -> str:
     """What a new cloud server has: sshd, python3, the admin's key. Returns its host key line."""
-    host.run("apt-get", "install", "--yes", "--no-install-recommends", "openssh-server", "python3")
+    install_sshd_and_python(host)
     host.run("install", "-d", "-m", "0700", "/root/.ssh")
     host.file("/root/.ssh/authorized_keys").write(public_key)
     key = host.file("/etc/ssh/ssh_host_ed25519_key.pub").content.split()[:2]
@@ -112,9 +116,11 @@ def inventory(fleet: Fleet, repo_url: str, key_file: Path) -> dict:
 
 
 @contextmanager
-def running_fleet(image: Path, debs: list[Path], workdir: Path) -> Iterator[Fleet]:
+def running_fleet(image: Path, debs: list[Path], workdir: Path,
+                  root: Sequence[Path] | None = None) -> Iterator[Fleet]:
     """Boots the balancer and the app servers, bare but for sshd and python3, and serves them
-    a repository with `debs` published and Debian's stand-in. Ansible's files go in workdir."""
+    a repository with `debs` published and Debian's stand-in (the image's apt cache). Ansible's
+    files go in workdir. `root`: the hosts' root, if not the image itself (layers on it)."""
     # A short path: gpg-agent's socket lives in it (test_apt_repo's dist fixture says why).
     served = Path(tempfile.mkdtemp(prefix="fa-fleet-", dir="/tmp"))
     bridge = new_bridge()
@@ -122,7 +128,8 @@ def running_fleet(image: Path, debs: list[Path], workdir: Path) -> Iterator[Flee
     server = None
     try:
         for name in ("lb", *APP_SERVERS):
-            hosts[name] = Host(image, workdir / name, name=f"flaskapp-fleet-{name}", link=bridge.new_port())
+            hosts[name] = Host(root or image, workdir / name, name=f"flaskapp-fleet-{name}",
+                               link=bridge.new_port())
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(workdir / "id_ed25519")],
                        check=True)
         public_key = (workdir / "id_ed25519.pub").read_text()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import newer_build
-from .fleet import APP_SERVERS, Fleet, recap, running_fleet
+from .conftest import layer, newer_build
+from .fleet import APP_SERVERS, Fleet, install_sshd_and_python, recap, running_fleet
 from .load import throughout
 
 BROKEN_SUFFIX = "+e2e2"  # after newer_deb's +e2e1: an upgrade from it
@@ -49,7 +49,9 @@ def broken_deb(newer_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture(scope="module")
 def fleet(image: Path, deb: Path, newer_deb: Path, broken_deb: Path,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with running_fleet(image, [deb, newer_deb, broken_deb], tmp_path_factory.mktemp("fleet")) as fleet:
+    # Cloud servers: sshd and python3 installed, from a layer made once (install_sshd_and_python).
+    root = layer(tmp_path_factory, "sshd", [image], install_sshd_and_python)
+    with running_fleet(image, [deb, newer_deb, broken_deb], tmp_path_factory.mktemp("fleet"), root) as fleet:
         yield fleet
 
 

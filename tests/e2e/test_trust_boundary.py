@@ -86,8 +86,10 @@ def test_what_the_apps_user_plants_does_not_reach_nginx(taskboard_host: Host, at
 
 
 def test_nginx_follows_no_link_in_the_static_folder(taskboard_host: Host) -> None:
-    static = "/opt/venvs/flaskapp/lib/python3/site-packages/taskboard/static"
     host = taskboard_host
+    # Where nginx serves the app's static folder from (its tree in the venv).
+    static = host.run("readlink", "--canonicalize", "/var/lib/flaskapp/nginx/static").stdout.strip()
+    assert static == "/opt/venvs/flaskapp/src/taskboard/static"
     host.run("ln", "-s", "/etc/passwd", f"{static}/passwd")
     try:
         assert host.get("/static/passwd").status_code in (403, 404)

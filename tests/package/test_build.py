@@ -31,6 +31,7 @@ def make_deb_offline(source: Path) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.rebuild
 def test_a_second_build_elsewhere_and_offline_is_the_same_bytes(deb: Path, tmp_path: Path) -> None:
     source = copy_of_the_tree(tmp_path / "another-clone")
     built = make_deb_offline(source)
@@ -43,6 +44,7 @@ def test_a_second_build_elsewhere_and_offline_is_the_same_bytes(deb: Path, tmp_p
         pytest.fail(f"two builds differ:\n{shown.stdout}{shown.stderr}")
 
 
+@pytest.mark.rebuild
 def test_a_tampered_wheel_fails_the_build(tmp_path: Path) -> None:
     source = copy_of_the_tree(tmp_path / "tampered")
     (wheel,) = (source / "wheels").glob("flask-*.whl")
