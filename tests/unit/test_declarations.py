@@ -84,7 +84,8 @@ def test_the_tree_ships_as_it_is_but_a_developers_own_files(
     (venv / "lib/python3.11/site-packages/flaskapp_platform").mkdir(parents=True)
     build_app.install(tmp_path / "tree", venv)
     site = venv / "lib/python3.11/site-packages"
-    assert (site / "flaskapp-src.pth").read_text() == "/opt/venvs/flaskapp/src\n"
+    assert (site / "flaskapp-src.pth").read_text() == (
+        "import sys; sys.path.insert(0, '/opt/venvs/flaskapp/src')\n")
     assert json.loads((site / "flaskapp_platform/declarations.json").read_text()) == {
         "app": "microblog:app", "install": [], "upgrade": []}
     assert (venv / "src/app/BUILT").read_text() == "built\n"
