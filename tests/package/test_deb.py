@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -85,10 +86,12 @@ def test_conffiles_are_the_admin_editable_files(unpacked: Path) -> None:
 
 
 def test_venv_holds_the_app_and_its_pinned_dependencies(unpacked: Path) -> None:
-    installed = {p.name.removesuffix(".dist-info").lower().replace("-", "==")
+    def normalized(name: str) -> str:  # PEP 503: Flask_Migrate is flask-migrate
+        return re.sub(r"[-_.]+", "-", name).lower()
+    installed = {"==".join(map(normalized, p.name.removesuffix(".dist-info").split("-", 1)))
                  for p in site_packages(unpacked).glob("*.dist-info")}
     requirements = (REPO / "requirements.txt").read_text().replace("\\\n", "")
-    pinned = {line.split()[0].lower() for line in requirements.splitlines()
+    pinned = {"==".join(map(normalized, line.split()[0].split("==", 1))) for line in requirements.splitlines()
               if line.strip() and not line.startswith("#")}
     assert pinned <= installed
     if not build_app.has_project(REPO / "src"):  # then its tree is all of it, in src/
