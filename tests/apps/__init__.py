@@ -36,6 +36,16 @@ def blog(destination: Path, version: int = 1) -> Path:
     return destination
 
 
+def jobqueue(destination: Path, version: int = 1) -> Path:
+    """Writes Jobqueue's repository (a Procfile app with an rq worker), at `version`, as it is:
+    version 2 changes its code and, by its release command, its schema."""
+    shutil.copytree(APPS / "jobqueue", destination, ignore=shutil.ignore_patterns("__pycache__"),
+                    dirs_exist_ok=True)
+    module = destination / "jobqueue/__init__.py"
+    module.write_text(module.read_text().replace("VERSION = 1\n", f"VERSION = {version}\n"))
+    return destination
+
+
 def taskboard_versions(page: str) -> tuple[str, str] | None:
     """(the code's version, the templates' version) that rendered a Taskboard page."""
     code = re.search(r"<footer>Taskboard (\d+)</footer>", page)

@@ -1,6 +1,6 @@
 """The apps the end-to-end tests build into the package, each by the README's steps on a copy
 of this tree ("Your own app"): a counter of visits (the hello world with state, CLI
-commands, a migration), Taskboard and Blog (tests/apps)."""
+commands, a migration), Taskboard, Blog and Jobqueue (tests/apps)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..apps import APPS, blog, taskboard
+from ..apps import APPS, blog, jobqueue, taskboard
 
 # A view that keeps a count in the app's instance folder, made the way Flask's tutorial
 # makes it (os.makedirs(app.instance_path)), with no code for the package.
@@ -141,4 +141,25 @@ def as_blog(version: int) -> Callable[[Path], None]:
         declare(source, "build", "pybabel compile -d app/translations")
         requirements = source / "requirements.txt"
         requirements.write_text(requirements.read_text() + (APPS / "blog-requirements.txt").read_text())
+    return change
+
+
+# Jobqueue's scheduled jobs, as its developer declares them: one every 3 s that takes 5 (so
+# that it outlasts its interval), a daily one, and one that fails.
+JOBQUEUE_JOBS = ("tick (*:*:0/3): flask tick --seconds 5\n"
+                 "    nightly (daily): flask tick --job nightly\n"
+                 "    report (daily): flask fail")
+
+
+def as_jobqueue(version: int) -> Callable[[Path], None]:
+    """A Procfile app (web, worker, release) as its authors wrote it, in the slot as it is; its
+    jobs declared, its pins added (tests/apps/jobqueue-requirements.txt)."""
+    def change(source: Path) -> None:
+        shutil.rmtree(source / "src/flaskapp")
+        jobqueue(source / "src", version)
+        declare(source, "app", "")  # src/wsgi.py, as `flask` finds it
+        declare(source, "jobs", JOBQUEUE_JOBS)
+        declare(source, "stop_timeout", "30")
+        requirements = source / "requirements.txt"
+        requirements.write_text(requirements.read_text() + (APPS / "jobqueue-requirements.txt").read_text())
     return change

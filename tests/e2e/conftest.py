@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
-from .apps import add_a_migration, add_counter, as_blog, as_taskboard, break_the_factory
+from .apps import add_a_migration, add_counter, as_blog, as_jobqueue, as_taskboard, break_the_factory
 from .builds import (
     NEWER_VERSION_SUFFIX,
     build_copy,
@@ -46,8 +46,8 @@ def e2e_required() -> bool:
 # them by their number of tests), and a long one started last would leave the other idle.
 LONGEST_FIRST = ["test_firewall", "test_fleet", "test_https", "test_release_upgrade", "test_upgrade_pin",
                  "test_lifecycle", "test_app_as_written", "test_own_app", "test_database_app",
-                 "test_trust_boundary", "test_piuparts", "test_example_app", "test_apt_repo",
-                 "test_other_release", "test_nginx_site", "test_zero_downtime"]
+                 "test_processes", "test_trust_boundary", "test_piuparts", "test_example_app",
+                 "test_apt_repo", "test_other_release", "test_nginx_site", "test_zero_downtime"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,7 +84,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # firewalls, the database an app talks to, certbot, and what a fleet's hosts run (sshd, the
 # python3-apt that Ansible's apt module uses, HAProxy).
 ON_DEMAND = ["certbot", "firewalld", "haproxy", "iptables", "iptables-persistent", "nftables",
-             "openssh-server", "postgresql", "python3-apt", "ufw"]
+             "openssh-server", "postgresql", "python3-apt", "redis-server", "ufw"]
 
 
 @pytest.fixture(scope="session")
@@ -214,6 +214,16 @@ def blog_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def blog_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return newer_build(tmp_path_factory, "+blog2", as_blog(2))
+
+
+@pytest.fixture(scope="session")
+def jobqueue_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return newer_build(tmp_path_factory, "+jobqueue1", as_jobqueue(1))
+
+
+@pytest.fixture(scope="session")
+def jobqueue_2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return newer_build(tmp_path_factory, "+jobqueue2", as_jobqueue(2))
 
 
 def layer(tmp_path_factory: pytest.TempPathFactory, name: str, base: Sequence[Path],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from ..conftest import REPO, load_script
 
 build_app = load_script(REPO / "packaging/build-app")
+# What an app with no Procfile and no processes or jobs declares beside its commands.
+NO_PROCESSES = {"release": [], "processes": {}, "jobs": {}, "stop_timeout": 60}
 
 
 def declared(tmp_path: Path, section: str, flaskenv: str | None = None, files: tuple[str, ...] = ()) -> dict:
@@ -25,9 +28,10 @@ def declared(tmp_path: Path, section: str, flaskenv: str | None = None, files: t
     return build_app.declarations(tmp_path / "setup.cfg", slot)
 
 
+@pytest.mark.skipif(not (REPO / "src/flaskapp").is_dir(), reason="the hello world is not in the slot")
 def test_this_trees_setup_cfg_names_the_hello_world() -> None:
     assert build_app.declarations() == {"app": "flaskapp:create_app", "install": [], "upgrade": [],
-                                        "build": []}
+                                        "build": [], **NO_PROCESSES}
 
 
 def test_a_trailing_comment_is_a_comment_and_each_line_a_command(tmp_path: Path) -> None:
@@ -37,7 +41,7 @@ def test_a_trailing_comment_is_a_comment_and_each_line_a_command(tmp_path: Path)
                                "    seed --demo\n"
                                "upgrade = db upgrade  # Flask-Migrate\n")
     assert found == {"app": "taskboard:create_app", "install": ["init-db", "seed --demo"],
-                     "upgrade": ["db upgrade"], "build": []}
+                     "upgrade": ["db upgrade"], "build": [], **NO_PROCESSES}
 
 
 def test_an_unknown_key_is_refused_with_the_known_ones(tmp_path: Path) -> None:
@@ -80,14 +84,17 @@ def test_the_tree_ships_as_it_is_but_a_developers_own_files(
     assert shipped == [".flaskenv", "app/BUILT", "app/__init__.py", "config.py", "microblog.py",
                        "migrations/env.py"]
 
-    venv = tmp_path / "venv"
+    package = tmp_path / "package"
+    venv = package / "opt/venvs/flaskapp"
     (venv / "lib/python3.11/site-packages/flaskapp_platform").mkdir(parents=True)
-    build_app.install(tmp_path / "tree", venv)
+    build_app.install(tmp_path / "tree", package)
     site = venv / "lib/python3.11/site-packages"
     assert (site / "flaskapp-src.pth").read_text() == (
         "import sys; sys.path.insert(0, '/opt/venvs/flaskapp/src')\n")
     assert json.loads((site / "flaskapp_platform/declarations.json").read_text()) == {
-        "app": "microblog:app", "install": [], "upgrade": []}
+        "app": "microblog:app", "install": [], "upgrade": [], **NO_PROCESSES}
+    assert json.loads((package / "usr/lib/flaskapp/processes.json").read_text()) == {
+        "processes": {}, "jobs": {}, "stop_timeout": 60}
     assert (venv / "src/app/BUILT").read_text() == "built\n"
 
 
@@ -111,7 +118,7 @@ def test_the_readmes_step_2_pasted_as_printed(tmp_path: Path) -> None:
     (tmp_path / "src/.flaskenv").write_text("FLASK_APP=microblog.py\n")
     assert build_app.declarations(tmp_path / "setup.cfg", tmp_path / "src") == {
         "app": "microblog", "install": ["db upgrade"], "upgrade": ["db upgrade"],
-        "build": ["pybabel compile -d app/translations"]}
+        "build": ["pybabel compile -d app/translations"], **NO_PROCESSES}
 
 
 def test_an_app_with_its_own_project_is_installed_by_it_from_a_copy_of_its_tree(tmp_path: Path) -> None:
@@ -123,3 +130,73 @@ def test_an_app_with_its_own_project_is_installed_by_it_from_a_copy_of_its_tree(
     assert option == f"--sourcedirectory={tmp_path / 'app-project'}"
     # pip's build writes its build/ and egg-info there, not into the tree that ships.
     assert (tmp_path / "app-project/pyproject.toml").is_file()
+
+
+MICROBLOG_PROCFILE = """# Heroku's
+web: flask db upgrade; flask translate compile; gunicorn microblog:app
+worker: rq worker microblog-tasks
+release: flask db upgrade
+"""
+
+
+def test_the_apps_procfile_gives_its_worker_types_and_release_and_its_web_line_is_the_platforms(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/Procfile").write_text(MICROBLOG_PROCFILE)
+    found = declared(tmp_path, "app = microblog:app\n")
+    assert found["processes"] == {"worker": {"command": "rq worker microblog-tasks", "count": 1}}
+    assert found["release"] == ["flask db upgrade"]
+    assert capsys.readouterr().err == ""  # said once, at the build's prepare (warn=True)
+    build_app.declarations(tmp_path / "setup.cfg", tmp_path / "src", warn=True)
+    said = capsys.readouterr().err
+    assert "(`web: flask db upgrade; flask translate compile; gunicorn microblog:app`) is not run" \
+        in said
+    assert "release:" in said and "[flaskapp] build" in said
+
+
+def test_a_web_line_that_only_starts_a_server_is_no_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/Procfile").write_text("web: gunicorn -w 4 microblog:app\n")
+    (tmp_path / "setup.cfg").write_text("[flaskapp]\napp = m:app\n")
+    assert build_app.declarations(tmp_path / "setup.cfg", tmp_path / "src", warn=True)["processes"] == {}
+    assert capsys.readouterr().err == ""
+
+
+def test_setup_cfg_adds_and_replaces_procfile_types_scales_them_and_schedules_jobs(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/Procfile").write_text(MICROBLOG_PROCFILE)
+    found = declared(tmp_path, "app = microblog:app\n"
+                               "processes = worker: rq worker --with-scheduler microblog-tasks  # ours\n"
+                               "    mailer: flask mail-loop\n"
+                               "scale = worker=3, mailer=0\n"
+                               "jobs = digest (daily): flask send-digest\n"
+                               "    purge (Mon..Fri *-*-* 03:00): flask purge --days 30\n"
+                               "stop_timeout = 120\n")
+    assert found["processes"] == {
+        "worker": {"command": "rq worker --with-scheduler microblog-tasks", "count": 3},
+        "mailer": {"command": "flask mail-loop", "count": 0}}
+    assert found["jobs"] == {
+        "digest": {"schedule": "daily", "command": "flask send-digest"},
+        "purge": {"schedule": "Mon..Fri *-*-* 03:00", "command": "flask purge --days 30"}}
+    assert found["stop_timeout"] == 120
+
+
+@pytest.mark.parametrize(("section", "procfile", "error"), [
+    ("jobs = digest daily: flask send-digest\n", "", r"jobs: not `name \(schedule\): command`"),
+    ("jobs = digest (every day): flask send-digest\n", "",
+     r"digest's schedule 'every day' is not a systemd calendar"),
+    ("scale = wroker=2\n", "worker: rq worker\n", r"scale: wroker is no process type \(they are: worker\)"),
+    ("scale = worker:2\n", "worker: rq worker\n", r"scale: not `name=count`"),
+    ("stop_timeout = soon\n", "", r"stop_timeout: a number of seconds"),
+    ("", "worker rq worker\n", r"src/Procfile, line 1: not `type: command`"),
+    ("jobs = worker (daily): flask x\n", "worker: rq worker\n", r"worker is a process type too"),
+])
+def test_a_declaration_that_means_nothing_fails_the_build_naming_it(
+        tmp_path: Path, section: str, procfile: str, error: str) -> None:
+    if not shutil.which("systemd-analyze") and "calendar" in error:
+        pytest.skip("no systemd-analyze here to check a schedule with")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/Procfile").write_text(procfile)
+    with pytest.raises(build_app.DeclarationError, match=error):
+        declared(tmp_path, "app = m:app\n" + section)

@@ -5,7 +5,8 @@
    install with its traceback instead of the first visitor, and learn where its static files
    are (for `flaskapp-site apply`), as far as app_boundary accepts what it says;
 2. run the commands its developer declared in setup.cfg's [flaskapp] section: `install` on
-   the first configure (create the schema), `upgrade` on every upgrade (migrate).
+   the first configure (create the schema), `upgrade` on every upgrade (migrate); then its
+   Procfile's `release:` line, on both, as Heroku runs it on every deploy.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import app_boundary, nginx
+from . import app_boundary, nginx, processes
 from .as_service import run_as_service
 
 VENV = Path("/opt/venvs/flaskapp")
 FLASK = [str(VENV / "bin/flask"), "--app", "flaskapp_platform.wsgi:app"]
 # Loads the app with flaskapp.service's gunicorn arguments and describes it (its static files).
+RELEASE = [str(VENV / "bin/python"), "-m", "flaskapp_platform.process", "release"]
 DESCRIBE = [str(VENV / "bin/python"), "-m", "flaskapp_platform.describe",
             "--config", "/etc/flaskapp/gunicorn.conf.py", "flaskapp_platform.wsgi:app"]
 FAILED = ("so the service was not (re)started: on an upgrade the running version keeps serving. "
@@ -74,6 +76,19 @@ def prepare(phase: str, say: Say, fail: Say) -> int:
     except app_boundary.Refused as error:
         fail(f"{error}. Nothing was changed, {FAILED}")
         return 1
+    stopped = processes.stop_for_migration(say)
+    status = run_commands(phase, say, fail)
+    if status != 0:
+        processes.start(stopped)
+        return status
+    # For `flaskapp-site apply`, which writes nginx's part from it.
+    record = nginx.Paths().app_description
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(app_boundary.as_json(description))
+    return 0
+
+
+def run_commands(phase: str, say: Say, fail: Say) -> int:
     for command in declared_commands(phase):
         say(f"running the app's {phase} command: flaskapp {command}")
         status = run_as_service([*FLASK, *shlex.split(command)], from_the_app=True).returncode
@@ -81,8 +96,11 @@ def prepare(phase: str, say: Say, fail: Say) -> int:
             fail(f"the app's {phase} command 'flaskapp {command}' failed (exit {status}, see above), "
                  + FAILED)
             return 1
-    # For `flaskapp-site apply`, which writes nginx's part from it.
-    record = nginx.Paths().app_description
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(app_boundary.as_json(description))
+    for command in declared_commands("release"):
+        say(f"running the app's release command: {command}")
+        status = run_as_service(RELEASE, from_the_app=True).returncode
+        if status != 0:
+            fail(f"the app's release command '{command}' (its Procfile) failed (exit {status}, "
+                 "see above), " + FAILED)
+            return 1
     return 0

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from .app_boundary import VENV, printable
 
@@ -73,12 +74,46 @@ def service_settings(unit_text: str) -> Iterator[tuple[str, str]]:
         yield name.strip(), value.strip()
 
 
+def execution_settings(unit_text: str) -> list[tuple[str, str]]:
+    """What of the service's [Service] settings another process of the app takes: its user,
+    environment, state and sandbox, not how systemd runs gunicorn (SERVICE_ONLY). An empty
+    value stays: it resets a list that an earlier file set, as in a drop-in."""
+    return [(name, value) for name, value in service_settings(unit_text) if name not in SERVICE_ONLY]
+
+
 def unit_properties(unit_text: str, interactive: bool) -> list[str]:
-    """The service's settings as systemd-run --property values. An empty value stays: it
-    resets a list that an earlier file set, for systemd-run as in a drop-in."""
-    left_out = SERVICE_ONLY | (INTERACTIVE_ONLY_WITHOUT if interactive else set())
-    return [f"{name}={value}" for name, value in service_settings(unit_text)
+    """The service's settings as systemd-run --property values."""
+    left_out = INTERACTIVE_ONLY_WITHOUT if interactive else set()
+    return [f"{name}={value}" for name, value in execution_settings(unit_text)
             if name not in left_out and (name, value) != PIN_BIND]
+
+
+# systemd.unit(5)'s search path for system units, first wins (as far as a generator may read
+# it: not the generators' own directories).
+UNIT_PATH = ["/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+             "/etc/systemd/system", "/etc/systemd/system.attached", "/run/systemd/system",
+             "/run/systemd/system.attached", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+             "/lib/systemd/system"]
+
+
+def unit_files(unit: str = UNIT, search: list[str] = UNIT_PATH) -> str:
+    """The unit's file and its drop-ins, concatenated in systemd's order, as `systemctl cat`
+    shows them, read from disk: for a generator, which may not ask systemd. Drop-ins are sorted
+    by file name across directories; of two with one name, the earlier directory's wins. A
+    masked unit (a link to /dev/null) is an error."""
+    fragment = next((Path(d) / unit for d in search if (Path(d) / unit).exists()
+                     or (Path(d) / unit).is_symlink()), None)
+    if fragment is None:
+        raise UnitError(f"{unit} is not installed")
+    if fragment.resolve() == Path("/dev/null"):
+        raise UnitError(f"{unit} is masked")
+    dropins: dict[str, Path] = {}
+    for directory in search:
+        for conf in sorted(Path(directory, f"{unit}.d").glob("*.conf")):
+            dropins.setdefault(conf.name, conf)
+    parts = [fragment, *(dropins[name] for name in sorted(dropins))]
+    return "".join(f"# {path}\n{path.read_text()}\n" for path in parts
+                   if path.resolve() != Path("/dev/null"))
 
 
 def loaded_unit() -> str:

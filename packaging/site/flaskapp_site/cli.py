@@ -1,12 +1,14 @@
 """flaskapp-site: applies /etc/flaskapp/site.conf to nginx and the host firewall.
 
-    flaskapp-site apply           after editing site.conf (postinst configure runs it too)
+    flaskapp-site apply           after editing site.conf (postinst configure runs it too): nginx,
+                                  the firewall, the app's workers and timers
     flaskapp-site remove          what prerm remove runs: the site out of nginx, the port closed
     flaskapp-site firewall open   the port as the settings say (at boot, after a firewall reload)
     flaskapp-site firewall close  takes away exactly the rules flaskapp added
     flaskapp-site certificate     TLS=acme: obtains the site's certificate from the ACME CA
                                   (certbot; renewed by certbot's timer), then serves HTTPS
-    flaskapp-site status          the settings, and which site answers requests by IP
+    flaskapp-site status          the settings, which site answers requests by IP, and each of
+                                  the app's processes and jobs (its state, last and next run)
     flaskapp-site unpin           while an upgrade's configure has not succeeded: serve the
                                   installed version anyway (restarts the service)
     flaskapp-site prepare-app install|upgrade
@@ -21,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import firewall, nginx, tls
+from . import firewall, nginx, processes, tls
 from .app_setup import prepare
 from .as_service import PIN
 from .settings import SETTINGS, Settings, SettingsError, load
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             warn(message)
         if args.command == "apply":
             apply_firewall(settings, nginx.apply(settings, nginx.Paths(), say, warn))
+            if systemd_runs_the_system():
+                processes.apply(processes.formation(settings), say, warn)
         elif args.command == "certificate":
             if settings.tls != "acme":
                 print(f"flaskapp: set TLS=acme (and SERVER_NAMES) in {SETTINGS} first", file=sys.stderr)
@@ -128,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"open ports:     {'yes' if settings.open_http_port else 'no'} (80, and 443 with TLS)")
             https = nginx.serves_https(nginx.Paths())
             print(f"TLS:            {settings.tls} ({'HTTPS served' if https else 'HTTP only'})")
+            for line in processes.status(processes.formation(settings)):
+                print(f"process:        {line}")
     except SettingsError as error:
         print(f"flaskapp: {error}; nothing was changed", file=sys.stderr)
         return 1

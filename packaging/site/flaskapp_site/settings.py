@@ -20,7 +20,11 @@ FALSE = {"no", "n", "false", "off", "0"}
 SERVER_NAME = re.compile(r"^(_|~\S+|\.?(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(\.\*)?)$")
 KNOWN = {"SERVER_NAMES", "DEFAULT_SERVER", "OPEN_HTTP_PORT",
-         "TLS", "TLS_CERTIFICATE", "TLS_KEY", "ACME_SERVER", "ACME_EMAIL", "HSTS"}
+         "TLS", "TLS_CERTIFICATE", "TLS_KEY", "ACME_SERVER", "ACME_EMAIL", "HSTS",
+         "PROCESSES", "JOBS"}
+# PROCESSES=worker=2 clock=0: a count per process type, as Heroku's `ps:scale`.
+SCALE_ITEM = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_-]*)=([0-9]+)$")
+MOST_INSTANCES = 64
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
@@ -41,6 +45,10 @@ class Settings:
     acme_server: str = LETS_ENCRYPT
     acme_email: str = ""
     hsts: bool = False
+    # Process type -> how many run here (the app's declared counts where it names none).
+    processes: dict[str, int] = field(default_factory=dict)
+    # Whether this host runs the app's scheduled jobs (a fleet runs them on one host).
+    jobs: bool = True
     warnings: list[str] = field(default_factory=list)
 
 
@@ -122,7 +130,22 @@ def load(path: Path = SETTINGS, legacy: Path = LEGACY_FIREWALL_SETTINGS) -> Sett
             raise SettingsError(f"SERVER_NAMES ({where}): not a host name: {' '.join(bad)}")
         settings["server_names"] = names or ["_"]
     settings.update(load_tls(values, settings.get("server_names", ["_"])))
+    if "JOBS" in values:
+        settings["jobs"] = boolean("JOBS", *values["JOBS"])
+    if "PROCESSES" in values:
+        settings["processes"] = scale("PROCESSES", *values["PROCESSES"])
     return Settings(**settings)
+
+
+def scale(key: str, value: str, where: str) -> dict[str, int]:
+    counts = {}
+    for item in value.replace(",", " ").split():
+        match = SCALE_ITEM.match(item)
+        if not match or int(match[2]) > MOST_INSTANCES:
+            raise SettingsError(f"{key}={value!r} ({where}): must be type=count pairs, e.g. "
+                                f"worker=2 clock=0 (0 to {MOST_INSTANCES}), not {item!r}")
+        counts[match[1]] = int(match[2])
+    return counts
 
 
 def load_tls(values: dict[str, tuple[str, str]], server_names: list[str]) -> dict:

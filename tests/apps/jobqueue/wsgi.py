@@ -1,0 +1,3 @@
+from jobqueue import create_app
+
+app = create_app()
