@@ -19,9 +19,17 @@ import socket
 import time
 
 import click
-from flask import current_app
+from flask import current_app, jsonify, request, session, url_for
 
 bp.cli_group = None  # its commands are the app's own: `flaskapp init-counter`
+
+
+@bp.get("/request")
+def what_the_app_sees():
+    # What a password-reset link would be built from, and who asked.
+    session["seen"] = True
+    return jsonify(host=request.host, remote_addr=request.remote_addr,
+                   url=url_for("flaskapp.what_the_app_sees", _external=True))
 
 
 @bp.get("/visits")

@@ -3,8 +3,11 @@ and an app that cannot be loaded fails the install instead of the first visitor.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
+from .acme import issue, make_ca
 from .apps import STATE, STYLE
 from .host import Host, said
 
@@ -43,6 +46,57 @@ def test_static_files_are_served_by_nginx_alone_and_revalidated(host: Host, coun
     # The site names no Python version: it outlives a distribution upgrade.
     assert "python3" not in host.file("/var/lib/flaskapp/nginx/static.conf").content
 
+
+
+def test_the_app_sees_a_named_host_and_the_clients_own_address_whatever_the_client_claims(
+        host: Host, counting_deb: Path, tmp_path: Path) -> None:
+    host.apt_install(counting_deb)
+    settings = host.file("/etc/flaskapp/site.conf")
+    settings.write(settings.content + "SERVER_NAMES=app.example.org www.example.org\n")
+    host.run("flaskapp-site", "apply")
+    client = host.link.local_address
+    # Password-reset link poisoning: a made-up Host, or none but the IP address, reaches the
+    # app as the first server name; a client's X-Forwarded-For is not taken for its address.
+    for headers in ({"Host": "evil.example", "X-Forwarded-For": "6.6.6.6"}, {}):
+        seen = host.get("/request", headers=headers).json()
+        assert seen == {"host": "app.example.org", "remote_addr": client,
+                        "url": "http://app.example.org/request"}, headers
+    assert host.get("/request", headers={"Host": "www.example.org"}).json()["host"] == "www.example.org"
+    # Another local service that can reach the socket (as www-data, as php-fpm's pools run) is
+    # not believed: it lacks nginx's key.
+    forged = host.run("runuser", "-u", "www-data", "--", "curl", "--silent", "--unix-socket",
+                      "/run/flaskapp/gunicorn.sock", "--header", "X-Forwarded-For: 6.6.6.6",
+                      "--header", "X-Forwarded-Proto: https", "http://app.example.org/request")
+    assert json.loads(forged.stdout) == {"host": "app.example.org", "remote_addr": "",
+                                         "url": "http://app.example.org/request"}
+    # By IP, for a balancer's health check, as before.
+    assert host.get("/healthz").json()["status"] == "ok"
+    # Over plain HTTP the session cookie is as the app sets it.
+    assert "Secure" not in host.get("/request").headers["Set-Cookie"]
+
+    # Behind a balancer the admin names, its X-Forwarded-For says who the client is; nginx
+    # logs that address too.
+    settings.write(settings.content + f"TRUSTED_PROXIES={client}\n")
+    host.run("flaskapp-site", "apply")
+    assert host.get("/request", headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.7"}).json()[
+        "remote_addr"] == "198.51.100.7"
+    assert "198.51.100.7 - -" in host.file("/var/log/nginx/access.log").content
+
+    # With TLS, the session cookie is Secure: it never goes back over plain HTTP.
+    ca = make_ca(tmp_path, "corporate-ca")
+    key, cert = issue(tmp_path, ca, "app.example.org", "DNS:app.example.org")
+    for path in (key, cert):
+        host.file(f"/etc/ssl/{path.name}").write(path.read_text())
+    settings.write(settings.content + f"TLS=own\nTLS_CERTIFICATE=/etc/ssl/{cert.name}\n"
+                   f"TLS_KEY=/etc/ssl/{key.name}\n")
+    host.run("flaskapp-site", "apply")
+    over_https = subprocess.run(
+        ["curl", "--silent", "--show-error", "--max-time", "10", "--include", "--cacert", str(ca[1]),
+         "--resolve", f"app.example.org:443:{host.address}", "https://app.example.org/request"],
+        capture_output=True, text=True, check=True).stdout
+    cookie = next(line for line in over_https.splitlines() if line.lower().startswith("set-cookie:"))
+    assert "; Secure" in cookie, cookie
+    assert '"url":"https://app.example.org/request"' in over_https.replace(" ", "")
 
 
 def test_the_apps_cli_runs_as_the_service(host: Host, counting_deb: Path) -> None:

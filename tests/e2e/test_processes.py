@@ -44,6 +44,11 @@ def failed_units(host: Host) -> list[str]:
     return [line.split()[0] for line in listed.splitlines() if line.strip()]
 
 
+def on_the_pinned_copy(host: Host, unit: str) -> bool:
+    """Whether the unit's process runs on the upgrade pin's copy of the previous version."""
+    return ".flaskapp-running" in host.run("cat", f"/proc/{host.service(unit).main_pid}/mountinfo").stdout
+
+
 def app_processes(host: Host) -> str:
     return host.run("pgrep", "--list-full", "--uid", "flaskapp", check=False).stdout
 
@@ -160,6 +165,24 @@ def test_a_procfile_app_runs_its_worker_and_jobs_as_the_service_through_an_upgra
                what="the ticks go on after the upgrade")
     runs = ticks(host)
     assert all(later[0] >= earlier[1] for earlier, later in zip(runs, runs[1:], strict=False)), runs
+
+    # A failed configure (a migration that refuses the data): the worker comes back on the
+    # version that ran before, pinned as the web service is; once fixed and configured, it
+    # runs the installed version.
+    enqueue("reserved")
+    eventually(lambda: "reserved" in done(host), what="the job named reserved done")
+    failed = host.run("apt-get", "install", "--yes", "--reinstall", path, check=False)
+    assert failed.returncode != 0
+    assert "cannot migrate: a job is named 'reserved'" in said(failed)
+    assert host.service(WORKER).is_active
+    assert on_the_pinned_copy(host, WORKER)
+    enqueue("while-failed")
+    eventually(lambda: "while-failed" in done(host), what="the pinned worker did a job")
+    host.run("flaskapp", "forget", "reserved")
+    host.run("dpkg", "--configure", "-a")
+    eventually(lambda: host.service(WORKER).is_active and not on_the_pinned_copy(host, WORKER),
+               what="the worker on the installed version")
+    assert failed_units(host) == []
 
     # Remove stops every process of the app; purge then succeeds (userdel needs none left).
     host.run("apt-get", "remove", "--yes", "flaskapp")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from flaskapp_site import nginx
-from flaskapp_site.settings import Settings
+from flaskapp_site.settings import Settings, SettingsError, load
 
 from ..conftest import REPO
 
@@ -109,3 +109,34 @@ def test_a_description_planted_in_the_record_serves_nothing(tmp_path: Path) -> N
     assert "location" not in paths.static_conf.read_text()
     assert not paths.static_link.is_symlink()
     assert "static_folder" in warnings[0]
+
+
+def test_the_app_sees_one_of_the_server_names_as_the_host_never_a_made_up_one() -> None:
+    written = nginx.render_host_names(Settings(server_names=["app.example.org", "*.example.org",
+                                                             "~^www\\d+\\.example\\.org$"]))
+    entries = [line for line in written.splitlines() if not line.startswith("#")]
+    assert entries == ["app.example.org $host;", "*.example.org $host;", "~^www\\d+\\.example\\.org$ $host;",
+                       "~. app.example.org;"]
+    # Any name at all (the default): nothing to map; the client's host goes through.
+    anything = nginx.render_host_names(Settings())
+    assert [line for line in anything.splitlines() if not line.startswith("#")] == []
+    site = (REPO / "packaging/nginx/flaskapp").read_text()
+    assert "include /var/lib/flaskapp/nginx/host-names*.map;" in site
+    assert "proxy_set_header Host $flaskapp_host;" in site
+    # A client's own X-Forwarded-For is never passed on.
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in site
+    assert "$proxy_add_x_forwarded_for" not in site
+
+
+def test_only_the_balancers_the_admin_names_say_who_the_client_is(tmp_path: Path) -> None:
+    assert "set_real_ip_from" not in nginx.render_trusted_proxies(Settings())
+    written = nginx.render_trusted_proxies(Settings(trusted_proxies=["10.0.0.5/32", "fd00::/64"]))
+    assert [line for line in written.splitlines() if not line.startswith("#")] == [
+        "set_real_ip_from 10.0.0.5/32;", "set_real_ip_from fd00::/64;",
+        "real_ip_header X-Forwarded-For;", "real_ip_recursive on;"]
+    conf = tmp_path / "site.conf"
+    conf.write_text("TRUSTED_PROXIES=10.0.0.5, 10.1.0.0/16\n")
+    assert load(conf, tmp_path / "none").trusted_proxies == ["10.0.0.5/32", "10.1.0.0/16"]
+    conf.write_text("TRUSTED_PROXIES=lb.example.org\n")
+    with pytest.raises(SettingsError, match=r"TRUSTED_PROXIES .*: not an IP address or network: 'lb\."):
+        load(conf, tmp_path / "none")

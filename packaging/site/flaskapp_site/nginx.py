@@ -63,9 +63,30 @@ class Paths:
         return self.state / "tls.conf"
 
     @property
+    def host_names(self) -> Path:
+        # Included by the site's map of $flaskapp_host: the Host the app sees, from SERVER_NAMES.
+        return self.state / "host-names.map"
+
+    @property
+    def trusted_proxies(self) -> Path:
+        # Included by the site: the balancers whose X-Forwarded-For names the client.
+        return self.state / "trusted-proxies.conf"
+
+    @property
+    def proxy_key_conf(self) -> Path:
+        # Included by the site's location: the header that proves a request came through nginx.
+        return self.state / "proxy-key.conf"
+
+    @property
     def static_conf(self) -> Path:
         # Included by the site: a location for the app's static files, if it has any.
         return self.state / "static.conf"
+
+    @property
+    def generated(self) -> tuple[Path, ...]:
+        """What flaskapp-site writes for the site to include."""
+        return (self.listen_conf, self.tls_conf, self.host_names, self.trusted_proxies, self.proxy_key_conf,
+                self.static_conf)
 
     @property
     def static_link(self) -> Path:
@@ -155,7 +176,7 @@ def fingerprint(paths: Paths) -> str:
     """What nginx loads of flaskapp's doing: its site and settings, and which of it and the
     default site are enabled. (Other sites are the admin's: they reload nginx themselves.)"""
     digest = hashlib.sha256()
-    for path in (paths.site, paths.listen_conf, paths.tls_conf, paths.static_conf):
+    for path in (paths.site, *paths.generated):
         digest.update(path.read_bytes() if path.is_file() else b"-")
     for link in (paths.link, paths.default_link, paths.static_link):
         digest.update(os.readlink(link).encode() if link.is_symlink() else b"-")
@@ -185,8 +206,8 @@ class Snapshot:
     @classmethod
     def take(cls, paths: Paths) -> Snapshot:
         files: dict[Path, tuple[str, bytes | str] | None] = {}
-        for path in (paths.link, paths.default_link, paths.listen_conf, paths.tls_conf, paths.static_conf,
-                     paths.static_link, paths.site_mark, paths.default_mark):
+        for path in (paths.link, paths.default_link, *paths.generated, paths.static_link, paths.site_mark,
+                     paths.default_mark):
             if path.is_symlink():
                 files[path] = ("link", os.readlink(path))
             elif path.is_file():
@@ -219,6 +240,48 @@ def render_listen(settings: Settings, default_server: bool, https: str = "") -> 
         f"{https}"
         f"server_name {' '.join(settings.server_names)};\n"
     )
+
+
+def render_host_names(settings: Settings) -> str:
+    """The map from the request's host to the Host the app sees: each of SERVER_NAMES to
+    itself, and any other (an IP address, a made-up name) to the first exact name. With no
+    exact name (`_`, wildcards alone), the client's host goes through as it is."""
+    written = ("# Written by flaskapp-site from SERVER_NAMES in /etc/flaskapp/site.conf: the Host\n"
+               "# the app sees. Included by the map in /etc/nginx/sites-available/flaskapp.\n")
+    names = [name for name in settings.server_names if name != "_"]
+    exact = [name for name in names if not name.startswith(("~", ".", "*")) and not name.endswith("*")]
+    if not exact:
+        return written + "# SERVER_NAMES names no host: the client's host goes through.\n"
+    return (written + "".join(f"{name} $host;\n" for name in names)
+            + f"# Any other: the first name.\n~. {exact[0]};\n")
+
+
+def render_trusted_proxies(settings: Settings) -> str:
+    written = ("# Written by flaskapp-site from TRUSTED_PROXIES in /etc/flaskapp/site.conf.\n"
+               "# Included by /etc/nginx/sites-available/flaskapp.\n")
+    if not settings.trusted_proxies:
+        return written + "# None: the client is whoever connects to nginx.\n"
+    return (written + "".join(f"set_real_ip_from {proxy};\n" for proxy in settings.trusted_proxies)
+            + "real_ip_header X-Forwarded-For;\nreal_ip_recursive on;\n")
+
+
+PROXY_KEY = Path("/etc/flaskapp/proxy_key")
+PROXY_KEY_HEADER = "X-Flaskapp-Proxy-Key"
+
+
+def write_proxy_key(paths: Paths, key_file: Path = PROXY_KEY) -> None:
+    """The header with the key (postinst made it), in a file for root alone: nginx's master
+    reads it as root."""
+    try:
+        key = key_file.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    fd = os.open(paths.proxy_key_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as conf:
+        conf.write("# Written by flaskapp-site from /etc/flaskapp/proxy_key: nginx's proof to the app.\n")
+        if re.fullmatch(r"[0-9a-f]{64}", key):
+            conf.write(f'proxy_set_header {PROXY_KEY_HEADER} "{key}";\n')
 
 
 def render_static(url_path: str | None, link: Path) -> str:
@@ -326,6 +389,9 @@ def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> bool:
     https = tls.render_listen_https(is_default, version) if certificate else ""
     paths.listen_conf.write_text(render_listen(settings, is_default, https))
     paths.tls_conf.write_text(tls.render_tls(settings, certificate, version))
+    paths.host_names.write_text(render_host_names(settings))
+    paths.trusted_proxies.write_text(render_trusted_proxies(settings))
+    write_proxy_key(paths)
     if settings.tls == "acme" and certificate is None:
         tls.WEBROOT.mkdir(parents=True, exist_ok=True)
         say("TLS=acme: no certificate yet; the site serves HTTP until "
@@ -341,6 +407,10 @@ def apply(settings: Settings, paths: Paths, say: Say, warn: Say) -> bool:
         if site and str(included) not in site:
             warn(f"{paths.site} does not include {included} (an edited copy from an older "
                  f"version?): {what} do not apply to it; see {paths.site}.dpkg-dist")
+    if site and "/proxy-key" not in site:
+        warn(f"{paths.site} does not include {paths.proxy_key_conf} (an edited copy from an older "
+             "version?): the app takes no client address or HTTPS from nginx's headers; see "
+             f"{paths.site}.dpkg-dist")
 
     current = fingerprint(paths)
     loaded = paths.loaded_mark.read_text().strip() if paths.loaded_mark.exists() else ""

@@ -6,6 +6,7 @@ It is parsed, never sourced: nothing in it runs as root.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ SERVER_NAME = re.compile(r"^(_|~\S+|\.?(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(\.\*)?)$")
 KNOWN = {"SERVER_NAMES", "DEFAULT_SERVER", "OPEN_HTTP_PORT",
          "TLS", "TLS_CERTIFICATE", "TLS_KEY", "ACME_SERVER", "ACME_EMAIL", "HSTS",
-         "PROCESSES", "JOBS"}
+         "PROCESSES", "JOBS", "TRUSTED_PROXIES"}
 # PROCESSES=worker=2 clock=0: a count per process type, as Heroku's `ps:scale`.
 SCALE_ITEM = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_-]*)=([0-9]+)$")
 MOST_INSTANCES = 64
@@ -49,6 +50,8 @@ class Settings:
     processes: dict[str, int] = field(default_factory=dict)
     # Whether this host runs the app's scheduled jobs (a fleet runs them on one host).
     jobs: bool = True
+    # Balancers in front of nginx whose X-Forwarded-For names the client (addresses, networks).
+    trusted_proxies: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -134,6 +137,16 @@ def load(path: Path = SETTINGS, legacy: Path = LEGACY_FIREWALL_SETTINGS) -> Sett
         settings["jobs"] = boolean("JOBS", *values["JOBS"])
     if "PROCESSES" in values:
         settings["processes"] = scale("PROCESSES", *values["PROCESSES"])
+    if "TRUSTED_PROXIES" in values:
+        value, where = values["TRUSTED_PROXIES"]
+        proxies = []
+        for item in value.replace(",", " ").split():
+            try:
+                proxies.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise SettingsError(f"TRUSTED_PROXIES ({where}): not an IP address or network: "
+                                    f"{item!r}") from None
+        settings["trusted_proxies"] = proxies
     return Settings(**settings)
 
 

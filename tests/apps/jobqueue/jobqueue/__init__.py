@@ -68,11 +68,22 @@ def create_app() -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
         with connect(database_path(app)) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS done (name TEXT PRIMARY KEY, version INTEGER)")
+            # Version 2 cannot convert a job that version 1 recorded under a reserved name.
+            if VERSION >= 2 and conn.execute("SELECT 1 FROM done WHERE name = 'reserved'").fetchone():
+                raise click.ClickException("cannot migrate: a job is named 'reserved' "
+                                           "(flask forget reserved, then migrate again)")
             conn.execute("CREATE TABLE IF NOT EXISTS ticks (job TEXT, started REAL, finished REAL)")
             conn.execute("CREATE TABLE IF NOT EXISTS schema (version INTEGER)")
             conn.execute("DELETE FROM schema")
             conn.execute("INSERT INTO schema VALUES (?)", (VERSION,))
         click.echo(f"jobqueue: schema version {VERSION}")
+
+    @app.cli.command("forget")
+    @click.argument("name")
+    def forget(name: str) -> None:
+        """Forgets that a job was done."""
+        with connect(database_path(app)) as conn:
+            conn.execute("DELETE FROM done WHERE name = ?", (name,))
 
     @app.cli.command("tick")
     @click.option("--seconds", default=0.0, help="how long the tick takes")
