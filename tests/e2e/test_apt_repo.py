@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,11 +29,13 @@ PORT = 8080
 
 
 def publish(
-    dist: Path, *debs: Path, gnupghome: Path, url: str = "", key: str = ""
+    dist: Path, *debs: Path, gnupghome: Path, url: str = "", key: str = "", valid_for: str = ""
 ) -> subprocess.CompletedProcess:
     for deb in debs:
         shutil.copy(deb, dist)
     env = {**os.environ, "HOME": str(gnupghome.parent), "FLASKAPP_REPO_URL": url}
+    if valid_for:
+        env["FLASKAPP_REPO_VALID_FOR"] = valid_for
     if key:
         env.update(GNUPGHOME=str(gnupghome), FLASKAPP_REPO_KEY=key)
     return subprocess.run([str(PUBLISH), str(dist)], env=env, capture_output=True, text=True)
@@ -138,6 +141,27 @@ def test_tampered_release_is_refused(host: Host, deb: Path, dist: Path, server: 
     assert any("is not signed" in error for error in errors), errors
     assert host.run("apt-get", "install", "--yes", "flaskapp", check=False).returncode != 0
     assert not host.file("/opt/venvs/flaskapp").exists
+
+
+def test_a_release_past_its_lifetime_is_refused_until_published_again(
+        host: Host, deb: Path, dist: Path, server: RepoServer) -> None:
+    gnupghome = dist.parent / "home/gnupg"
+    published = publish(dist, deb, gnupghome=gnupghome, url=server.url, valid_for="3 seconds")
+    assert published.returncode == 0, published.stderr
+    assert "hosts accept it until" in published.stdout
+    in_release = (dist / f"repo/dists/{deb_suite(deb)}/InRelease").read_text()
+    for field in ("Origin: flaskapp", "Label: flaskapp", "Valid-Until: "):
+        assert f"\n{field}" in in_release, field
+    add_repository(host, server.url)
+    time.sleep(4)
+    errors = update_errors(host)
+    assert any("is expired" in error for error in errors), errors
+    assert host.run("apt-get", "install", "--yes", "flaskapp", check=False).returncode != 0
+
+    # `make repo` again (the default lifetime, 30 days): the same versions, accepted.
+    assert publish(dist, gnupghome=gnupghome, url=server.url).returncode == 0
+    assert update_errors(host) == []
+    host.run("apt-get", "install", "--yes", "flaskapp")
 
 
 def test_repository_signed_by_another_key_is_refused(
