@@ -71,7 +71,8 @@ def build_release(source_tree: Path, commit: str, workdir: Path) -> Path:
 
 HELLO_WORLD = "src/flaskapp"
 # setup.cfg's declarations of the hello world.
-HELLO_WORLD_DECLARED = "[flaskapp]\napp = flaskapp:create_app\ninstall =\nupgrade =\nbuild =\n"
+HELLO_WORLD_DECLARED = ("[flaskapp]\napp = flaskapp:create_app\ninstall =\nupgrade =\nbuild =\nprocesses =\n"
+                        "scale =\njobs =\nstop_timeout =\n")
 
 
 def hello_world_in_the_slot(source_tree: Path) -> bool:

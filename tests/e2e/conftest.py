@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
-from .apps import add_a_migration, add_counter, as_blog, as_jobqueue, as_taskboard, break_the_factory
+from .apps import (
+    add_a_heartbeat_job,
+    add_a_migration,
+    add_counter,
+    as_blog,
+    as_jobqueue,
+    as_taskboard,
+    break_the_factory,
+)
 from .builds import (
     NEWER_VERSION_SUFFIX,
     build_copy,
@@ -168,7 +176,7 @@ def newer_build(tmp_path_factory: pytest.TempPathFactory, suffix: str,
 @pytest.fixture(scope="session")
 def newer_deb(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same package with a higher version, built from a copy of this tree: the upgrade."""
-    return newer_build(tmp_path_factory, NEWER_VERSION_SUFFIX)
+    return newer_build(tmp_path_factory, NEWER_VERSION_SUFFIX, add_a_heartbeat_job)
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,16 @@ it (installed, upgraded, after a failed rollout), as a fleet's life goes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from .apps import HEARTBEAT
 from .conftest import layer, newer_build
 from .fleet import APP_SERVERS, Fleet, install_sshd_and_python, recap, running_fleet
+from .host import eventually
 from .load import throughout
 
 BROKEN_SUFFIX = "+e2e2"  # after newer_deb's +e2e1: an upgrade from it
@@ -65,10 +68,15 @@ def test_site_sets_up_the_fleet_and_a_second_run_changes_nothing(fleet: Fleet, d
     for _ in range(9):
         response = fleet.balancer.get("/")
         assert (response.status_code, response.text) == (200, "Hello World!")
+    # Each app server's nginx logs the client's own address, from the balancer's
+    # X-Forwarded-For (TRUSTED_PROXIES, which the role writes), not the balancer's.
+    client = fleet.balancer.link.local_address
     for name, host in fleet.apps.items():
-        from_balancer = [line for line in host.file("/var/log/nginx/access.log").content.splitlines()
-                         if line.startswith(f"{fleet.balancer.address} ") and '"GET / ' in line]
-        assert len(from_balancer) == 3, (name, from_balancer)
+        assert f"TRUSTED_PROXIES={fleet.balancer.address}" in host.file("/etc/flaskapp/site.conf").content
+        through_balancer = [line for line in host.file("/var/log/nginx/access.log").content.splitlines()
+                            if '"GET / ' in line]
+        assert len(through_balancer) == 3, (name, through_balancer)
+        assert all(line.startswith(f"{client} ") for line in through_balancer), (name, through_balancer)
     # One SECRET_KEY for the fleet: a session signed by one server is valid on the others.
     assert len({host.file("/etc/flaskapp/secret_key").content for host in fleet.apps.values()}) == 1
     for host in fleet.apps.values():
@@ -89,6 +97,12 @@ def test_a_rolling_upgrade_under_load_fails_no_request(fleet: Fleet, newer_deb: 
     assert fleet.versions() == dict.fromkeys(APP_SERVERS, version(newer_deb))
     fleet.assert_all_up()
     assert load.requests > 0 and load.failed == 0, load
+    # Its scheduled job (every 2 s) runs on one app server alone: the first (flaskapp_jobs_host).
+    eventually(lambda: fleet.apps["app1"].file(HEARTBEAT).exists, what="app1's heartbeat job ran")
+    time.sleep(5)
+    assert [name for name, host in fleet.apps.items() if host.file(HEARTBEAT).exists] == ["app1"]
+    assert [name for name, host in fleet.apps.items()
+            if host.service("flaskapp-job@heartbeat.timer").is_active] == ["app1"]
 
 
 def test_a_broken_version_stops_the_rollout_and_rolls_its_host_back(

@@ -190,3 +190,5 @@ def test_a_procfile_app_runs_its_worker_and_jobs_as_the_service_through_an_upgra
     assert host.run("systemctl", "list-units", "--plain", "--no-legend", "flaskapp*").stdout.strip() == ""
     host.run("apt-get", "purge", "--yes", "flaskapp")
     assert host.run("getent", "passwd", "flaskapp", check=False).returncode == 2
+    # Nothing left of the timers either (systemd's record of their last runs).
+    assert "flaskapp" not in host.run("ls", STAMPS).stdout
