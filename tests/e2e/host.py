@@ -10,6 +10,7 @@ image may have layers on it: a host's root as left by steps that are not what a 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import requests
 
+from . import cgroups
 from .network import BridgePort, Link, new_link
 
 # What a root shell on a server has; nothing of the test runner's environment leaks in.
@@ -138,6 +140,7 @@ class Host:
         self.nspawn: subprocess.Popen | None = None
         self.pid: int | None = None  # the host's systemd, as seen from this machine
         self.boot_log = workdir / "boot.log"
+        self.cgroups: list[Path] = []
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -152,6 +155,7 @@ class Host:
 
     def boot(self, timeout: float = 60) -> None:
         assert self.link is not None, "create() first"
+        self.cgroups = cgroups.make(self.name)
         with open(self.boot_log, "ab") as log:
             self.nspawn = subprocess.Popen(
                 [
@@ -166,6 +170,7 @@ class Host:
                     *([f"--cpu-affinity={self.cpu_affinity}"] if self.cpu_affinity else []),
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=functools.partial(cgroups.enter, self.cgroups),
             )
         deadline = time.monotonic() + timeout
         self.pid = self._wait_for_init(timeout)
@@ -203,6 +208,7 @@ class Host:
             self.nspawn.kill()
             self.nspawn.wait()
         self.pid = None
+        cgroups.remove(self.cgroups)
 
     def reboot(self) -> None:
         """Power off and boot the same root again, as after a reboot of a server."""
@@ -216,6 +222,7 @@ class Host:
         subprocess.run(["kill", "-KILL", str(self.pid)], check=True)
         self.nspawn.wait(60)
         self.pid = None
+        cgroups.remove(self.cgroups)
         self._boot_again()
 
     def _boot_again(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .acme import issue, make_ca
 from .apps import STATE, STYLE
-from .host import Host, said
+from .host import Host, eventually, said
 
 
 def test_the_apps_instance_folder_is_writable_state_kept_until_purge(host: Host, counting_deb: Path) -> None:
@@ -55,12 +55,17 @@ def test_the_app_sees_a_named_host_and_the_clients_own_address_whatever_the_clie
     settings.write(settings.content + "SERVER_NAMES=app.example.org www.example.org\n")
     host.run("flaskapp-site", "apply")
     client = host.link.local_address
+
+    def seen(**headers: str) -> dict:
+        return host.get("/request", headers=headers).json()
+    # nginx's reload returns once signalled: its old workers take a last few connections.
+    eventually(lambda: seen(Host="evil.example")["host"] == "app.example.org", timeout=10,
+               what="nginx reloaded with SERVER_NAMES")
     # Password-reset link poisoning: a made-up Host, or none but the IP address, reaches the
     # app as the first server name; a client's X-Forwarded-For is not taken for its address.
     for headers in ({"Host": "evil.example", "X-Forwarded-For": "6.6.6.6"}, {}):
-        seen = host.get("/request", headers=headers).json()
-        assert seen == {"host": "app.example.org", "remote_addr": client,
-                        "url": "http://app.example.org/request"}, headers
+        assert seen(**headers) == {"host": "app.example.org", "remote_addr": client,
+                                   "url": "http://app.example.org/request"}, headers
     assert host.get("/request", headers={"Host": "www.example.org"}).json()["host"] == "www.example.org"
     # Another local service that can reach the socket (as www-data, as php-fpm's pools run) is
     # not believed: it lacks nginx's key.
@@ -78,6 +83,8 @@ def test_the_app_sees_a_named_host_and_the_clients_own_address_whatever_the_clie
     # logs that address too.
     settings.write(settings.content + f"TRUSTED_PROXIES={client}\n")
     host.run("flaskapp-site", "apply")
+    eventually(lambda: seen(**{"X-Forwarded-For": "198.51.100.9"})["remote_addr"] == "198.51.100.9",
+               timeout=10, what="nginx reloaded with TRUSTED_PROXIES")
     assert host.get("/request", headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.7"}).json()[
         "remote_addr"] == "198.51.100.7"
     assert "198.51.100.7 - -" in host.file("/var/log/nginx/access.log").content
@@ -91,7 +98,8 @@ def test_the_app_sees_a_named_host_and_the_clients_own_address_whatever_the_clie
                    f"TLS_KEY=/etc/ssl/{key.name}\n")
     host.run("flaskapp-site", "apply")
     over_https = subprocess.run(
-        ["curl", "--silent", "--show-error", "--max-time", "10", "--include", "--cacert", str(ca[1]),
+        ["curl", "--silent", "--show-error", "--max-time", "10", "--retry", "5", "--retry-connrefused",
+         "--include", "--cacert", str(ca[1]),
          "--resolve", f"app.example.org:443:{host.address}", "https://app.example.org/request"],
         capture_output=True, text=True, check=True).stdout
     cookie = next(line for line in over_https.splitlines() if line.lower().startswith("set-cookie:"))
