@@ -43,7 +43,8 @@ def gunicorn_socket(tmp_path: Path) -> Iterator[Path]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while not sock.exists():
+        # Listening, not only bound: the socket's file exists a moment before it accepts.
+        while not accepts(sock):
             assert process.poll() is None, process.stderr.read()
             assert time.monotonic() < deadline, "gunicorn did not listen within 20 s"
             time.sleep(0.1)
@@ -51,6 +52,15 @@ def gunicorn_socket(tmp_path: Path) -> Iterator[Path]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def accepts(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as client:
+        try:
+            client.connect(str(sock))
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+    return True
 
 
 def get(sock: Path, headers: str) -> str:
