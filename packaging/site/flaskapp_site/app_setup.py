@@ -96,7 +96,8 @@ def run_commands(phase: str, say: Say, fail: Say) -> int:
             fail(f"the app's {phase} command 'flaskapp {command}' failed (exit {status}, see above), "
                  + FAILED)
             return 1
-    for command in declared_commands("release"):
+    # At most one: the Procfile's release: line (packaging/build-app).
+    for command in declared_commands("release")[:1]:
         say(f"running the app's release command: {command}")
         status = run_as_service(RELEASE, from_the_app=True).returncode
         if status != 0:

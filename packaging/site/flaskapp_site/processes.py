@@ -127,10 +127,7 @@ def stop_for_migration(say: Say, declared: Path = DECLARED) -> list[str]:
     (postinst's restart of flaskapp.service, and `flaskapp-site apply`). Returns the workers
     stopped, for start() if the commands fail: then they serve the old version, pinned, as
     the web service does."""
-    try:
-        timeout = int(json.loads(declared.read_text()).get("stop_timeout", 60))
-    except FileNotFoundError:
-        timeout = 60
+    timeout = formation(Settings(), declared).stop_timeout
     running = ("active", "activating", "reloading")
     jobs = loaded("flaskapp-job@*.service", *running)
     if jobs:
