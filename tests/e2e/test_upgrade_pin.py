@@ -70,9 +70,15 @@ def test_a_failing_migration_leaves_the_old_version_serving_until_fixed(
     counting: Host, counting_deb: Path, migrating_deb: Path
 ) -> None:
     host = counting
+    # Meanwhile the app's jobs end and its workers restart, and each runs unpin (its
+    # ExecStopPost=/ExecStartPre=): the copy that preinst is making is not theirs to delete.
+    units_stopping = host.start("timeout", "300", "sh", "-c",
+                                "while [ ! -e /root/upgraded ]; do /usr/lib/flaskapp/unpin; done")
 
     result = host.apt_install(migrating_deb, check=False)
 
+    host.run("touch", "/root/upgraded")
+    units_stopping.wait(timeout=60)
     assert result.returncode != 0
     assert "database unreachable" in said(result)
     assert "the app's upgrade command 'flaskapp migrate-counter' failed" in said(result)
