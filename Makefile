@@ -7,6 +7,8 @@
 #   make test   the whole suite: unit, package and end-to-end tests on booted hosts
 #   make repo   publish the builds in dist/ to the signed apt repository in dist/repo/,
 #               each in its release's suite
+#   make cloud-init  dist/cloud-init.yaml: user data that makes a bare cloud VM a server of
+#               the published repository at its first boot (README, "On a cloud VM")
 #   make bench  benchmarks, written to docs/benchmarks.md
 # Run as root on Debian 12.
 
@@ -30,7 +32,7 @@ OTHER_SUITE := $(firstword $(filter-out $(NATIVE_SUITE),$(shell packaging/releas
 # What the tests need from Debian, beside the build dependencies.
 TEST_DEPENDS := ansible aptly curl diffoscope-minimal dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core openssh-client pebble piuparts python3-venv systemd-container testssl.sh wrk
 
-.PHONY: deb build-deps wheels hashes test test-fast test-deps repo bench clean
+.PHONY: deb build-deps wheels hashes test test-fast test-deps repo cloud-init bench clean
 
 ifeq ($(SUITE),$(NATIVE_SUITE))
 deb: build-deps wheels
@@ -69,7 +71,8 @@ test-deps:
 	$(VENV)/bin/pip install -q -r requirements.txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 
-LINTED := src tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app
+LINTED := src tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app \
+	packaging/cloud-init/user-data
 
 test: deb test-deps
 	$(VENV)/bin/ruff check $(LINTED)
@@ -93,6 +96,11 @@ bench: deb test-deps
 repo:
 	dpkg -s aptly gnupg >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q aptly gnupg; }
 	packaging/apt/publish-repo dist
+
+# Settings: FLASKAPP_CLOUD_SUITE, _SITE, _ENV, _SECRET_KEY (packaging/cloud-init/user-data).
+cloud-init:
+	dpkg -s gnupg >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q gnupg; }
+	packaging/cloud-init/user-data dist
 
 # Not the repository's state (published history, signing key): see packaging/apt/publish-repo.
 clean:

@@ -89,10 +89,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 # Installed on demand in the hosts that test them (from the image's apt cache, offline): the
-# firewalls, the database an app talks to, certbot, and what a fleet's hosts run (sshd, the
-# python3-apt that Ansible's apt module uses, HAProxy).
-ON_DEMAND = ["certbot", "firewalld", "haproxy", "iptables", "iptables-persistent", "nftables",
-             "openssh-server", "postgresql", "python3-apt", "redis-server", "ufw"]
+# firewalls, the database an app talks to, certbot, what a fleet's hosts run (sshd, the
+# python3-apt that Ansible's apt module uses, HAProxy), and what a cloud image has (cloud-init).
+ON_DEMAND = ["certbot", "cloud-init", "firewalld", "haproxy", "iptables", "iptables-persistent",
+             "locales", "nftables", "openssh-server", "postgresql", "python3-apt", "redis-server", "ufw"]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,10 @@
                                   installed version anyway (restarts the service)
     flaskapp-site prepare-app install|upgrade
                                   loads the app as the service would, then runs the commands
-                                  setup.cfg declares (postinst, before the service restarts)
+                                  setup.cfg declares (postinst, before the service restarts);
+                                  with no systemd running, records them for the first boot
+    flaskapp-site first-boot      what flaskapp-first-boot.service runs: the above, recorded
+                                  by an install into an image, then nginx's part of the app
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import firewall, nginx, processes, tls
+from . import firewall, first_boot, nginx, processes, tls
 from .app_setup import prepare
 from .as_service import PIN
 from .settings import SETTINGS, Settings, SettingsError, load
@@ -63,6 +66,29 @@ def remove_from_firewall() -> None:
         firewall.close_port(port, say, warn)
 
 
+def fail(message: str) -> None:
+    print(f"flaskapp: {message}", file=sys.stderr, flush=True)
+
+
+def finish_first_boot() -> int:
+    """Before nginx and the service start (the unit's order): nginx then starts with the app's
+    static files in its configuration, and the first request finds the app set up."""
+    phase = first_boot.pending()
+    if phase is None:
+        say("nothing left from an install into an image")
+        return 0
+    status = prepare(phase, say, fail)
+    if status != 0:
+        return status
+    settings = load()
+    for message in settings.warnings:
+        warn(message)
+    nginx.apply(settings, nginx.Paths(), say, warn)
+    first_boot.done()
+    say(f"finished the install's configure ({phase}): the app is set up")
+    return 0
+
+
 def unpin() -> int:
     """The one deliberate way past the upgrade pin: the admin's, not a restart's."""
     if not Path(PIN).is_symlink():
@@ -87,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("unpin", help="serve the installed version though it is not configured")
     prepare_command = commands.add_parser("prepare-app", help="load the app and run its declared commands")
     prepare_command.add_argument("phase", choices=["install", "upgrade"])
+    commands.add_parser("first-boot", help="finish an image's install (flaskapp-first-boot.service)")
     args = parser.parse_args(argv)
 
     try:
@@ -104,9 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "prepare-app":
             if not systemd_runs_the_system():
-                say("not running under systemd (a chroot?): the app is not loaded here")
+                first_boot.record(args.phase, say)
                 return 0
-            return prepare(args.phase, say, lambda message: print(f"flaskapp: {message}", file=sys.stderr))
+            return prepare(args.phase, say, fail)
+        if args.command == "first-boot":
+            return finish_first_boot()
         if args.command == "unpin":
             return unpin()
         settings = load()
