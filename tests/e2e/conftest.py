@@ -92,7 +92,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # firewalls, the database an app talks to, certbot, what a fleet's hosts run (sshd, the
 # python3-apt that Ansible's apt module uses, HAProxy), and what a cloud image has (cloud-init).
 ON_DEMAND = ["certbot", "cloud-init", "firewalld", "haproxy", "iptables", "iptables-persistent",
-             "locales", "nftables", "openssh-server", "postgresql", "python3-apt", "redis-server", "ufw"]
+             "locales", "nftables", "openssh-server", "postgresql", "python3-apt", "redis-server", "restic",
+             "ufw"]
 
 
 @pytest.fixture(scope="session")

@@ -203,6 +203,7 @@ def test_an_image_with_the_package_installed_in_a_chroot_boots_serving(
         assert host.file(f"{STATE}/flaskapp-instance/visits").content == "102"
         condition = host.run("systemctl", "show", "--property=ConditionResult", "flaskapp-first-boot").stdout
         assert condition.strip() == "ConditionResult=no"
-        assert host.run("systemctl", "list-units", "--failed", "--no-legend", "flaskapp*").stdout.strip() == ""
+        failed = host.run("systemctl", "list-units", "--failed", "--no-legend", "flaskapp*").stdout
+        assert failed.strip() == ""
     finally:
         host.destroy()

@@ -121,3 +121,20 @@ def as_json(described: Description) -> str:
     again: the record is root's, but one parser is one place to get right)."""
     return json.dumps({"static_url_path": described.static_url_path,
                        "static_folder": described.static_folder}) + "\n"
+
+
+def snapshot_summary(text: str) -> dict:
+    """What flaskapp_platform.snapshot's check or unpack printed of a backup's state (as the
+    app's user): the last line, {"members": count, "databases": [relative names]}. Only
+    shown to the admin (printable), never used as a path."""
+    lines = text.strip().splitlines()
+    try:
+        found = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or set(found) != {"members", "databases"} \
+            or not isinstance(found["members"], int) or not isinstance(found["databases"], list) \
+            or not all(isinstance(name, str) for name in found["databases"]):
+        raise Refused("the check of the backup's state (flaskapp_platform.snapshot) did not print "
+                      "the summary it writes")
+    return {"members": found["members"], "databases": [printable(name) for name in found["databases"]]}

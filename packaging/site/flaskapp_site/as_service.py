@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from .app_boundary import VENV, printable
 
@@ -131,11 +132,14 @@ def loaded_unit() -> str:
     return cat.stdout
 
 
-def run_as_service(argv: list[str], capture: bool = False,
-                   from_the_app: bool = False) -> subprocess.CompletedProcess:
+def run_as_service(argv: list[str], capture: bool = False, from_the_app: bool = False,
+                   stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None,
+                   ) -> subprocess.CompletedProcess:
     """Runs argv as the service would. Its output is the caller's terminal's, or captured
     (capture: stdout and stderr, as text), or, from_the_app, passed on with the control
-    characters taken out (what root prints of the app's at configure: app_boundary)."""
+    characters taken out (what root prints of the app's at configure: app_boundary). With
+    stdin or stdout (files: a backup's stream), those are its own, and its stderr is passed
+    on as from_the_app's."""
     if os.geteuid() != 0:
         print("flaskapp: run it as root (sudo flaskapp …): it runs the app's command as the "
               "service's user, with the service's configuration", file=sys.stderr)
@@ -153,6 +157,11 @@ def run_as_service(argv: list[str], capture: bool = False,
     ]
     if capture:
         return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if stdin is not None or stdout is not None:
+        streamed = subprocess.run(command, stdin=stdin or subprocess.DEVNULL,
+                                  stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE)
+        print(printable(streamed.stderr.decode(errors="replace")), end="", file=sys.stderr, flush=True)
+        return subprocess.CompletedProcess(argv, streamed.returncode, streamed.stdout)
     if not from_the_app:
         return subprocess.run(command)
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

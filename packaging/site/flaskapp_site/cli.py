@@ -15,6 +15,12 @@
                                   loads the app as the service would, then runs the commands
                                   setup.cfg declares (postinst, before the service restarts);
                                   with no systemd running, records them for the first boot
+    flaskapp-site backup          a backup of the app's state, secret key and settings into
+                                  /var/backups/flaskapp, checked (flaskapp-backup.timer: daily)
+    flaskapp-site list-backups    the backups there, oldest first
+    flaskapp-site verify-backup FILE
+                                  reads a backup back and checks it, changing nothing
+    flaskapp-site restore FILE    the backup's state and settings in place of this host's
     flaskapp-site first-boot      what flaskapp-first-boot.service runs: the above, recorded
                                   by an install into an image, then nginx's part of the app
 """
@@ -26,7 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import firewall, first_boot, nginx, processes, tls
+from . import backup, firewall, first_boot, nginx, processes, tls
 from .app_setup import prepare
 from .as_service import PIN
 from .settings import SETTINGS, Settings, SettingsError, load
@@ -113,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("unpin", help="serve the installed version though it is not configured")
     prepare_command = commands.add_parser("prepare-app", help="load the app and run its declared commands")
     prepare_command.add_argument("phase", choices=["install", "upgrade"])
+    commands.add_parser("backup", help="back the app's state, secret key and settings up, checked")
+    commands.add_parser("list-backups", help="list the backups in /var/backups/flaskapp")
+    for name, what in (("verify-backup", "check a backup, changing nothing"),
+                       ("restore", "restore a backup onto this host")):
+        commands.add_parser(name, help=what).add_argument("file", type=Path)
     commands.add_parser("first-boot", help="finish an image's install (flaskapp-first-boot.service)")
     args = parser.parse_args(argv)
 
@@ -138,10 +149,20 @@ def main(argv: list[str] | None = None) -> int:
             return finish_first_boot()
         if args.command == "unpin":
             return unpin()
+        if args.command == "list-backups":
+            print("\n".join(backup.listing()) or f"no backups in {backup.BACKUPS}")
+            return 0
+        if args.command == "verify-backup":
+            backup.verify(args.file, say)
+            return 0
+        if args.command == "restore":
+            backup.restore(args.file, lambda phase: prepare(phase, say, fail), say)
         settings = load()
         for message in settings.warnings:
             warn(message)
-        if args.command == "apply":
+        if args.command == "backup":
+            backup.create(settings, say)
+        elif args.command in ("apply", "restore"):
             apply_firewall(settings, nginx.apply(settings, nginx.Paths(), say, warn))
             if systemd_runs_the_system():
                 processes.apply(processes.formation(settings), say, warn)
@@ -163,8 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"TLS:            {settings.tls} ({'HTTPS served' if https else 'HTTP only'})")
             for line in processes.status(processes.formation(settings)):
                 print(f"process:        {line}")
+            print(f"last good backup: {backup.last_good()}")
     except SettingsError as error:
         print(f"flaskapp: {error}; nothing was changed", file=sys.stderr)
+        return 1
+    except backup.RestoreFailed as error:
+        print(f"flaskapp: restore of {args.file} failed: {error}", file=sys.stderr)
+        return 1
+    except backup.BackupError as error:
+        print(f"flaskapp: {getattr(args, 'file', 'backup')}: {error}; nothing was changed"
+              if args.command != "backup" else f"flaskapp: backup failed: {error}", file=sys.stderr)
         return 1
     except (nginx.NginxError, tls.TlsError) as error:
         print(f"flaskapp: {error}", file=sys.stderr)

@@ -22,7 +22,7 @@ SERVER_NAME = re.compile(r"^(_|~\S+|\.?(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(\.\*)?)$")
 KNOWN = {"SERVER_NAMES", "DEFAULT_SERVER", "OPEN_HTTP_PORT",
          "TLS", "TLS_CERTIFICATE", "TLS_KEY", "ACME_SERVER", "ACME_EMAIL", "HSTS",
-         "PROCESSES", "JOBS", "TRUSTED_PROXIES"}
+         "PROCESSES", "JOBS", "TRUSTED_PROXIES", "BACKUP_KEEP", "BACKUP_MAX_AGE_DAYS"}
 # PROCESSES=worker=2 clock=0: a count per process type, as Heroku's `ps:scale`.
 SCALE_ITEM = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_-]*)=([0-9]+)$")
 MOST_INSTANCES = 64
@@ -52,6 +52,10 @@ class Settings:
     jobs: bool = True
     # Balancers in front of nginx whose X-Forwarded-For names the client (addresses, networks).
     trusted_proxies: list[str] = field(default_factory=list)
+    # Backups kept in /var/backups/flaskapp: at most this many, none older than this (the
+    # newest is always kept).
+    backup_keep: int = 7
+    backup_max_age_days: int = 30
     warnings: list[str] = field(default_factory=list)
 
 
@@ -147,6 +151,12 @@ def load(path: Path = SETTINGS, legacy: Path = LEGACY_FIREWALL_SETTINGS) -> Sett
                 raise SettingsError(f"TRUSTED_PROXIES ({where}): not an IP address or network: "
                                     f"{item!r}") from None
         settings["trusted_proxies"] = proxies
+    for key in ("BACKUP_KEEP", "BACKUP_MAX_AGE_DAYS"):
+        if key in values:
+            value, where = values[key]
+            if not re.fullmatch(r"[1-9][0-9]{0,4}", value):
+                raise SettingsError(f"{key}={value!r} ({where}): must be a whole number from 1")
+            settings[key.lower()] = int(value)
     return Settings(**settings)
 
 
