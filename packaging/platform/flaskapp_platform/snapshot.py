@@ -53,7 +53,9 @@ def is_database(path: Path) -> bool:
 
 
 def integrity(path: Path) -> str:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Of a copy (nothing else has it open): immutable, so that a database in WAL mode is read
+    without making -wal and -shm files beside it."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     try:
         rows = connection.execute("PRAGMA integrity_check").fetchall()
     except sqlite3.DatabaseError as error:
