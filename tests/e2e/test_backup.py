@@ -174,7 +174,8 @@ def test_the_timer_backs_up_a_failure_shows_and_restic_carries_them_elsewhere(in
     backup_service = host.service("flaskapp-backup.service")
     eventually(lambda: backup_service._systemctl("is-failed") == "failed", timeout=60, what="a failed backup")
     assert "flaskapp-backup.service" in host.run("systemctl", "--failed", "--no-legend").stdout
-    assert "last good backup: flaskapp-" in host.run("flaskapp-site", "status").stdout
+    status = host.run("flaskapp-site", "status").stdout
+    assert "last good backup: flaskapp-" in status and "the last backup FAILED" in status, status
     assert not host.run("sh", "-c", f"ls -A {BACKUPS} | grep partial || true").stdout.strip()
     host.run("systemctl", "stop", "flaskapp-backup.timer")
     host.run("rm", "/var/lib/flaskapp/app/unreadable")

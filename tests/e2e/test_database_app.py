@@ -60,6 +60,7 @@ RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
 EnvironmentFile=/etc/flaskapp/database.env
 """
 DATABASE_ENV = "FLASKAPP_DB_USER=notes\nFLASKAPP_DB_PASSWORD=notes-secret\nFLASKAPP_DB_NAME=notes\n"
+DATABASE_URL = "postgresql://$FLASKAPP_DB_USER:$FLASKAPP_DB_PASSWORD@127.0.0.1/$FLASKAPP_DB_NAME"
 
 
 def add_notes(source: Path) -> None:
@@ -70,6 +71,9 @@ def add_notes(source: Path) -> None:
     # The README's step: the new wheels' hashes, which the build checks.
     subprocess.run(["make", "-C", str(source), "hashes"], check=True, capture_output=True)
     declare(source, "install", "init-db")
+    # Its data is the database server's: in a backup by the commands it declares.
+    declare(source, "backup", f'pg_dump --clean --if-exists --no-owner "{DATABASE_URL}"')
+    declare(source, "restore", f'psql --quiet --single-transaction --set ON_ERROR_STOP=1 "{DATABASE_URL}"')
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +100,17 @@ def test_an_app_with_a_postgresql_database_and_the_documented_drop_in(host: Host
     assert host.run("curl", "--silent", "--data", "first note", "http://localhost/notes").returncode == 0
     assert host.get("/notes").text == "first note"
     host.run("systemctl", "restart", "flaskapp")
+    assert host.get("/notes").text == "first note"
+
+    # A backup holds the database server's data too (the app's declared dump), and a restore
+    # loads it back: a note added after the backup is gone again.
+    made = host.run("flaskapp-site", "backup")
+    [backup] = made.stdout.split("backup written and checked: ")[1].split()[:1]
+    host.run("curl", "--silent", "--data", "second note", "http://localhost/notes")
+    assert host.get("/notes").text == "first note\nsecond note"
+    restored = host.run("flaskapp-site", "restore", backup)
+    assert "loading the app's own data: its restore command" in restored.stdout, said(restored)
+    host.wait_until_serving()
     assert host.get("/notes").text == "first note"
 
     # Without the drop-in, the sandbox has no network: the app's database is out of reach.

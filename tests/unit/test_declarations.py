@@ -14,7 +14,7 @@ from ..conftest import REPO, load_script
 
 build_app = load_script(REPO / "packaging/build-app")
 # What an app with no Procfile and no processes or jobs declares beside its commands.
-NO_PROCESSES = {"release": [], "processes": {}, "jobs": {}, "stop_timeout": 60}
+NO_PROCESSES = {"release": [], "processes": {}, "jobs": {}, "stop_timeout": 60, "backup": [], "restore": []}
 
 
 def declared(tmp_path: Path, section: str, flaskenv: str | None = None, files: tuple[str, ...] = ()) -> dict:
@@ -191,6 +191,8 @@ def test_setup_cfg_adds_and_replaces_procfile_types_scales_them_and_schedules_jo
     ("stop_timeout = soon\n", "", r"stop_timeout: a number of seconds"),
     ("", "worker rq worker\n", r"src/Procfile, line 1: not `type: command`"),
     ("jobs = worker (daily): flask x\n", "worker: rq worker\n", r"worker is a process type too"),
+    ("backup = pg_dump x\n", "", r"backup and restore go together"),
+    ("backup = pg_dump x\n  pg_dump y\nrestore = psql x\n", "", r"backup: one command"),
 ])
 def test_a_declaration_that_means_nothing_fails_the_build_naming_it(
         tmp_path: Path, section: str, procfile: str, error: str) -> None:

@@ -1,10 +1,12 @@
 """Runs one of the app's declared commands beside the web: a process type of its Procfile (the
-ExecStart= of flaskapp-process@TYPE.N.service), a scheduled job (flaskapp-job@NAME.service) or
-its release command (postinst, at every install and upgrade).
+ExecStart= of flaskapp-process@TYPE.N.service), a scheduled job (flaskapp-job@NAME.service),
+its release command (postinst, at every install and upgrade), or its backup and restore
+commands (flaskapp-site backup and restore: a database server's dump, on stdout and stdin).
 
     python -m flaskapp_platform.process process worker.1
     python -m flaskapp_platform.process job digest
     python -m flaskapp_platform.process release
+    python -m flaskapp_platform.process backup
 
 The command is this venv's declaration (packaging/build-app wrote it), so a process that the
 upgrade pin keeps on the previous version runs that version's command. It runs as a Procfile
@@ -76,8 +78,8 @@ def main(args: list[str]) -> int:
               file=sys.stderr)
         return 1
     declared = json.loads(DECLARATIONS.read_text())
-    if args == ["release"]:
-        lines = declared.get("release", [])
+    if args in (["release"], ["backup"], ["restore"]):
+        lines = declared.get(args[0], [])
     elif len(args) == 2:
         try:
             lines = [command(args[0], args[1], declared)]

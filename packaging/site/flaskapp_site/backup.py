@@ -5,6 +5,8 @@ A backup is one file, /var/backups/flaskapp/flaskapp-<UTC time>.tar.gz (root's, 
 - state.tar             the app's state (/var/lib/flaskapp/app), as the app's user made it in
                         its sandbox (flaskapp_platform.snapshot: SQLite's online backup of each
                         database, checked): root writes the stream out and never opens it;
+- app-data              what the app's declared `backup` command wrote (a database server's
+                        dump), run as the app; loaded back by its `restore` command;
 - etc/...               root's side: the secret key, the settings (site.conf, flaskapp.env,
                         secrets.env, gunicorn.conf.py) and the admin's drop-ins of the service.
 It is read back and checked before it gets its name: a backup that fails its check is a
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import app_boundary, processes
+from .app_setup import declared_commands
 from .as_service import run_as_service
 from .settings import Settings
 
@@ -38,6 +41,9 @@ BACKUPS = Path("/var/backups/flaskapp")
 STATE = Path("/var/lib/flaskapp/app")
 VENV = Path("/opt/venvs/flaskapp")
 SNAPSHOT = [str(VENV / "bin/python"), "-m", "flaskapp_platform.snapshot"]
+# The app's declared backup and restore commands (setup.cfg [flaskapp]), run as the app.
+DECLARED = [str(VENV / "bin/python"), "-m", "flaskapp_platform.process"]
+APP_DATA = "app-data"
 FORMAT = 1
 META = "flaskapp-backup.json"
 STATE_MEMBER = "state.tar"
@@ -103,7 +109,8 @@ def check_state(state: Path) -> dict:
 
 def read(path: Path, scratch: Path) -> tuple[dict, Path]:
     """Every member read back (gzip's checksums with it); the metadata and the state's tar,
-    which is left in scratch. Anything that is not such a backup is refused, saying why."""
+    which is left in scratch (and the app's data, if any, beside it). Anything that is not
+    such a backup is refused, saying why."""
     meta, state = None, scratch / STATE_MEMBER
     try:
         with gzip.open(path, "rb") as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -115,6 +122,9 @@ def read(path: Path, scratch: Path) -> tuple[dict, Path]:
                     meta = json.loads(data.read(1 << 16))
                 elif member.name == STATE_MEMBER:
                     with open(private_file(state), "wb") as out:
+                        shutil.copyfileobj(data, out, 1 << 20)
+                elif member.name == APP_DATA:
+                    with open(private_file(scratch / APP_DATA), "wb") as out:
                         shutil.copyfileobj(data, out, 1 << 20)
                 elif member.name.startswith("etc/"):
                     data.read()
@@ -155,11 +165,23 @@ def create(settings: Settings, say: Say) -> Path:
                 made = run_as_service([*SNAPSHOT, "create"], stdout=out)
             if made.returncode != 0:
                 raise BackupError("the app's state could not be read (above)")
+            app_data = Path(scratch, APP_DATA)
+            # A fleet's servers share the one database: its dump is made on the jobs host alone
+            # (JOBS=yes, the fleet role's flaskapp_jobs_host), as its scheduled jobs run there.
+            if declared_commands("backup") and not settings.jobs:
+                say("JOBS=no here: the app's backup command runs on the host that runs its jobs")
+            elif declared_commands("backup"):
+                with open(private_file(app_data), "wb") as out:
+                    dumped = run_as_service([*DECLARED, "backup"], stdout=out)
+                if dumped.returncode != 0:
+                    raise BackupError(f"the app's backup command failed (exit {dumped.returncode}, above)")
             meta = {"format": FORMAT, "package": "flaskapp", "version": installed_version(),
                     "created": created.isoformat(timespec="seconds"), "host": socket.gethostname()}
             with open(private_file(partial), "wb") as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
                 add_bytes(tar, META, json.dumps(meta, indent=1).encode() + b"\n")
                 tar.add(str(state), arcname=STATE_MEMBER)
+                if app_data.exists():
+                    tar.add(str(app_data), arcname=APP_DATA)
                 for file in sorted(ROOT_FILES):
                     if (ETC / file).is_file():
                         add_bytes(tar, f"etc/{file}", (ETC / file).read_bytes())
@@ -206,11 +228,16 @@ def listing() -> list[str]:
 
 
 def last_good() -> str:
+    """For `flaskapp-site status`: the newest backup (only checked ones are kept), its age, and
+    whether the last scheduled one failed."""
     found = backups()
-    if not found:
-        return f"none in {BACKUPS}"
-    age = (time.time() - found[-1].stat().st_mtime) / 3600
-    return f"{found[-1].name}, {age:.0f} hours ago ({len(found)} kept)"
+    good = "none in " + str(BACKUPS)
+    if found:
+        age = (time.time() - found[-1].stat().st_mtime) / 3600
+        good = f"{found[-1].name}, {age:.0f} hours ago ({len(found)} kept)"
+    if processes.systemctl("is-failed", "--quiet", "flaskapp-backup.service").returncode == 0:
+        good += "; the last backup FAILED: journalctl -u flaskapp-backup"
+    return good
 
 
 def restore(path: Path, prepare: Callable[[str], int], say: Say) -> None:
@@ -226,6 +253,10 @@ def restore(path: Path, prepare: Callable[[str], int], say: Say) -> None:
             raise BackupError(f"it was made by flaskapp {version}, newer than the installed {installed}: "
                               "install that version (or a later one) first")
         check_state(state)
+        app_data = Path(scratch, APP_DATA)
+        if app_data.exists() and not declared_commands("restore"):
+            raise BackupError("it holds the app's own data (its backup command's), and the installed "
+                              "app declares no restore command to load it")
         say(f"restoring {path} (flaskapp {version}, made {meta.get('created')} on {meta.get('host')})")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         stopped = processes.loaded("flaskapp-job@*.timer", "active")
@@ -248,8 +279,15 @@ def restore(path: Path, prepare: Callable[[str], int], say: Say) -> None:
         os.rename(STATE, aside)
         os.rename(aside / incoming.name, STATE)
         put_back_root_side(path, say)
-    # From here on this host has the backup's state: a failure says where the one before is.
-    subprocess.run(["systemctl", "daemon-reload"], check=False)
+        # From here on this host has the backup's state: a failure says where the one before is.
+        subprocess.run(["systemctl", "daemon-reload"], check=False)
+        if app_data.exists():
+            say("loading the app's own data: its restore command")
+            with open(app_data, "rb") as stream:
+                loaded = run_as_service([*DECLARED, "restore"], stdin=stream)
+            if loaded.returncode != 0:
+                raise RestoreFailed(f"the app's restore command failed (exit {loaded.returncode}, above); "
+                                    f"the state before the restore is in {aside}")
     if newer(installed, version):
         say(f"the backup is of flaskapp {version}: running the installed version's upgrade commands")
         if prepare("upgrade") != 0:
