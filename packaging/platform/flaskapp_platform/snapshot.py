@@ -35,8 +35,15 @@ STATE = Path("/var/lib/flaskapp/app")
 SQLITE_HEADER = b"SQLite format 3\x00"
 # A database's companions: its copy holds what they held (WAL) or is consistent without them.
 COMPANIONS = ("-wal", "-shm", "-journal")
-# A restore in progress (flaskapp-site restore): never part of a backup.
+# A restore in progress (flaskapp-site restore), and a backup's own copies: never part of a
+# backup. The copies are made in the state directory, on its disk: /tmp may be a tmpfs
+# (trixie's default), where a large database's copy would take its size in memory.
 RESTORING = ".restoring-"
+SCRATCH = ".backup-scratch-"
+
+
+def scratch_dir(near: Path) -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix=SCRATCH, dir=near if near.is_dir() else None)
 CHUNK = 1 << 20
 
 
@@ -81,7 +88,8 @@ def state_files(root: Path) -> Iterator[Path]:
     """Every directory and file of the state, top down; links and other kinds skipped (said)."""
     for directory, subdirs, files in os.walk(root):
         here = Path(directory)
-        subdirs[:] = sorted(d for d in subdirs if not (here == root and d.startswith(RESTORING)))
+        subdirs[:] = sorted(d for d in subdirs
+                            if not (here == root and d.startswith((RESTORING, SCRATCH))))
         for name in [*subdirs, *sorted(files)]:
             path = here / name
             mode = os.lstat(path).st_mode
@@ -97,7 +105,7 @@ def create(root: Path, out: IO[bytes]) -> None:
     files = list(state_files(root))
     database_paths = {path for path in files if path.is_file() and is_database(path)}
     skipped = {Path(str(db) + suffix) for db in database_paths for suffix in COMPANIONS}
-    with tempfile.TemporaryDirectory() as scratch, tarfile.open(fileobj=out, mode="w|") as tar:
+    with scratch_dir(root) as scratch, tarfile.open(fileobj=out, mode="w|") as tar:
         for path in files:
             name = str(path.relative_to(root))
             if path in skipped:
@@ -129,7 +137,7 @@ def member_name(member: tarfile.TarInfo) -> PurePosixPath:
 def read(source: IO[bytes], into: Path | None) -> dict:
     """Checks (and with `into`, writes) every member of the tar on `source`."""
     databases, count = [], 0
-    with tempfile.TemporaryDirectory() as scratch:
+    with scratch_dir(STATE) as scratch:
         try:
             with tarfile.open(fileobj=source, mode="r|") as tar:
                 for member in tar:

@@ -177,7 +177,8 @@ def create(settings: Settings, say: Say) -> Path:
                     raise BackupError(f"the app's backup command failed (exit {dumped.returncode}, above)")
             meta = {"format": FORMAT, "package": "flaskapp", "version": installed_version(),
                     "created": created.isoformat(timespec="seconds"), "host": socket.gethostname()}
-            with open(private_file(partial), "wb") as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
+            with open(private_file(partial), "wb") as out, \
+                    tarfile.open(fileobj=out, mode="w:gz", compresslevel=6) as tar:
                 add_bytes(tar, META, json.dumps(meta, indent=1).encode() + b"\n")
                 tar.add(str(state), arcname=STATE_MEMBER)
                 if app_data.exists():
@@ -246,7 +247,8 @@ def restore(path: Path, prepare: Callable[[str], int], say: Say) -> None:
     until the restored one serves. The caller then applies the restored site.conf. Refused
     before anything changes: what is not a backup, a corrupt one, one of a newer version."""
     installed = installed_version()
-    with tempfile.TemporaryDirectory() as scratch:
+    # On disk (/var/tmp), not in /tmp, which may be a tmpfs: the state may be large.
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as scratch:
         meta, state = read(path, Path(scratch))
         version = str(meta.get("version", ""))
         if newer(version, installed):
