@@ -12,7 +12,8 @@ wrk from this machine across a veth:
   (benchmarks/timeline.py: docs/restarts.png);
 - a rolling upgrade of three app servers behind HAProxy (benchmarks/fleet.py);
 - `apt install` → first 200 on a bare host and on one with nginx and python3, and where
-  the time goes (benchmarks/install.py); .deb size, build time.
+  the time goes (benchmarks/install.py); .deb size, build time;
+- a backup of a 1 GB database under load: time, size, peak memory (benchmarks/backup.py).
 Writes docs/benchmarks.md. Every load is bounded by wrk's --duration (or a count and time).
 """
 
@@ -35,6 +36,8 @@ from tests.e2e.host import Host
 from tests.e2e.image import image_root
 from tests.e2e.load import LoadResult, during, load
 
+from .backup import measure_backup
+from .backup import report as backup_report
 from .fleet import rolling_upgrade
 from .install import measure_install
 from .install import report as install_report
@@ -174,6 +177,9 @@ def main() -> None:
         }
         draw(timelines, TIMELINE_SECONDS, args.out.parent / TIMELINE_PNG)
 
+        print("a backup of a 1 GB database, under load", flush=True)
+        backup = measure_backup(host)
+
     print("one vCPU, clients outside it", flush=True)
     one = measure_one_vcpu(image, deb, workdir / "one-vcpu")
     one_ratio = one.http["packaged"].requests_per_second / one.http["tutorial"].requests_per_second
@@ -297,6 +303,7 @@ def main() -> None:
         f"{rollout['load'].latency_ms.get('max', 0):.0f} ms |",
         "",
         *install_report(install),
+        *backup_report(backup),
         "## Size, time, memory",
         "",
         "| what | value |",
