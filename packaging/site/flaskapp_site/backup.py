@@ -28,7 +28,6 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,15 +66,6 @@ class BackupError(Exception):
 
 class RestoreFailed(BackupError):
     """A restore that failed once the state was swapped: the message says where the old is."""
-
-
-@dataclass(frozen=True)
-class Backup:
-    path: Path
-    version: str
-    created: str
-    host: str
-    databases: list[str]
 
 
 def installed_version() -> str:
@@ -140,15 +130,13 @@ def read(path: Path, scratch: Path) -> tuple[dict, Path]:
     return meta, state
 
 
-def verify(path: Path, say: Say) -> Backup:
+def verify(path: Path, say: Say) -> None:
     with tempfile.TemporaryDirectory(dir=BACKUPS if BACKUPS.is_dir() else None) as scratch:
         meta, state = read(path, Path(scratch))
         summary = check_state(state)
-    backup = Backup(path, str(meta.get("version", "")), str(meta.get("created", "")),
-                    str(meta.get("host", "")), summary["databases"])
-    say(f"{path}: a good backup of flaskapp {backup.version} made {backup.created} on {backup.host}: "
-        f"{summary['members']} files and directories, databases: {', '.join(backup.databases) or 'none'}")
-    return backup
+    say(f"{path}: a good backup of flaskapp {meta.get('version')} made {meta.get('created')} on "
+        f"{meta.get('host')}: {summary['members']} files and directories, databases: "
+        f"{', '.join(summary['databases']) or 'none'}")
 
 
 def create(settings: Settings, say: Say) -> Path:
