@@ -2,8 +2,11 @@
 #   make deb    dist/flaskapp_<version>~deb<N>_<arch>.deb for this machine's Debian release
 #               (installs its build dependencies first); make deb SUITE=trixie builds for
 #               another release in a clean chroot, into dist/trixie/
+#   make lock   locks/<release>.txt: the platform's and the app's requirements resolved for each
+#               release's Python, every dependency pinned with its hashes (RELEASES="bookworm"
+#               locks only those; `make hashes` is its old name)
 #   make wheels the wheelhouse the builds install from, offline (make deb runs it)
-#   make hashes requirements.txt's hashes, after changing a version in it
+#   make audit  the locks against a vulnerability service (OSV_URL=, README "Supply chain")
 #   make test   the whole suite: unit, package and end-to-end tests on booted hosts
 #   make repo   publish the builds in dist/ to the signed apt repository in dist/repo/,
 #               each in its release's suite
@@ -32,7 +35,7 @@ OTHER_SUITE := $(firstword $(filter-out $(NATIVE_SUITE),$(shell packaging/releas
 # What the tests need from Debian, beside the build dependencies.
 TEST_DEPENDS := ansible aptly curl diffoscope-minimal dpkg-dev gnupg iproute2 lintian mmdebstrap nftables nginx-core openssh-client pebble piuparts python3-venv systemd-container testssl.sh wrk
 
-.PHONY: deb build-deps wheels hashes test test-fast test-deps repo cloud-init bench clean
+.PHONY: deb build-deps wheels lock hashes audit test test-fast test-deps repo cloud-init bench clean
 
 ifeq ($(SUITE),$(NATIVE_SUITE))
 deb: build-deps wheels
@@ -54,24 +57,46 @@ endif
 build-deps:
 	dpkg-checkbuilddeps 2>/dev/null || { apt-get update -q && apt-get build-dep -y -q ./; }
 
-# The wheels of requirements.txt for every release's Python, hash-checked; fetched again
-# only when the requirements change. The build itself then needs no network.
+# The files of every lock for its release's Python, hash-checked; fetched again only when a
+# lock changes. Then this release's sdists built into wheels, once. The build itself needs no
+# network.
 wheels: wheels/SHA256SUMS
-wheels/SHA256SUMS: requirements.txt pyproject.toml $(wildcard src/pyproject.toml) packaging/release
-	rm -rf wheels
+	packaging/wheels build wheels
+wheels/SHA256SUMS: $(wildcard locks/*.txt) packaging/release
 	packaging/wheels fetch wheels
 
-hashes:
-	packaging/wheels hash
+# Which releases: RELEASES="bookworm trixie"; by default those locked already. UV= another uv
+# (the tests give theirs to the copies of the tree they build).
+UV ?= $(VENV)/bin/uv
+export UV
+lock: build-deps $(UV)
+	packaging/wheels lock $(RELEASES)
+hashes: lock
+
+$(VENV)/bin/uv $(VENV)/bin/pip-audit: requirements-dev.txt
+	test -x $(VENV)/bin/pip || /usr/bin/python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $(VENV)/bin/uv $(VENV)/bin/pip-audit
+
+# pip-audit's own check of every release's lock, exactly as locked (no resolving: --disable-pip),
+# failing when a package could not be audited (--strict). The service: OSV's API, or a mirror
+# of it (README, "Supply chain").
+OSV_URL ?= https://api.osv.dev/v1/query
+audit: $(VENV)/bin/pip-audit
+	@status=0; for lock in $(filter-out %-build.txt,$(wildcard locks/*.txt)); do \
+		echo "make audit: $$lock against $(OSV_URL)"; \
+		$(VENV)/bin/pip-audit --strict --disable-pip --require-hashes --progress-spinner=off \
+			--vulnerability-service=osv --osv-url=$(OSV_URL) --requirement=$$lock || status=1; \
+	done; exit $$status
 
 test-deps:
 	dpkg -s $(TEST_DEPENDS) >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q $(TEST_DEPENDS); }
 	test -x $(PYTEST) || /usr/bin/python3 -m venv $(VENV)
-	# The app's pins hash-checked, as in the .deb; then the tools.
-	$(VENV)/bin/pip install -q -r requirements.txt
+	# The platform's lock hash-checked, as in the .deb; then the tools.
+	$(VENV)/bin/pip install -q -r locks/$(NATIVE_SUITE).txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 
-LINTED := src tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app \
+LINTED := src tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app packaging/wheels packaging/sbom \
 	packaging/cloud-init/user-data
 
 test: deb test-deps

@@ -21,6 +21,7 @@ def load_script(path: Path) -> ModuleType:
     """A Python script of this tree without a .py name (packaging/build-app), as a module."""
     loader = importlib.machinery.SourceFileLoader(path.name.replace("-", "_"), str(path))
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    sys.modules[loader.name] = module  # (dataclasses look their module up there)
     loader.exec_module(module)
     return module
 

@@ -8,7 +8,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..apps import APPS, blog, jobqueue, taskboard
+from ..apps import blog, jobqueue, taskboard
+from .builds import lock
 
 # A view that keeps a count in the app's instance folder, made the way Flask's tutorial
 # makes it (os.makedirs(app.instance_path)), with no code for the package.
@@ -134,6 +135,7 @@ def as_taskboard(version: int) -> Callable[[Path], None]:
         declare(source, "app", "taskboard:create_app   # its factory")
         declare(source, "install", "init-db  # creates its tables")
         declare(source, "upgrade", "migrate")
+        lock(source)  # its pyproject.toml declares dependencies (flask)
     return change
 
 
@@ -143,8 +145,8 @@ DEVELOPERS_ENV = "SECRET_KEY=the-developers-own\nDATABASE_URL=sqlite:////home/de
 
 def as_blog(version: int) -> Callable[[Path], None]:
     """The README's steps on a copy of the source tree, for a repository as its authors wrote
-    it: copied into the slot as it is (with the developer's .env beside it), then declared,
-    its pins added with their hashes (tests/apps/blog-requirements.txt)."""
+    it: copied into the slot as it is (with the developer's .env beside it, and its own pinned
+    requirements.txt), then declared and locked."""
     def change(source: Path) -> None:
         shutil.rmtree(source / "src/flaskapp")
         blog(source / "src", version)
@@ -153,8 +155,7 @@ def as_blog(version: int) -> Callable[[Path], None]:
         declare(source, "install", "db upgrade  # Flask-Migrate, from its migrations/")
         declare(source, "upgrade", "db upgrade")
         declare(source, "build", "pybabel compile -d app/translations")
-        requirements = source / "requirements.txt"
-        requirements.write_text(requirements.read_text() + (APPS / "blog-requirements.txt").read_text())
+        lock(source)
     return change
 
 
@@ -166,14 +167,13 @@ JOBQUEUE_JOBS = ("tick (*:*:0/3): flask tick --seconds 5\n"
 
 
 def as_jobqueue(version: int) -> Callable[[Path], None]:
-    """A Procfile app (web, worker, release) as its authors wrote it, in the slot as it is; its
-    jobs declared, its pins added (tests/apps/jobqueue-requirements.txt)."""
+    """A Procfile app (web, worker, release) as its authors wrote it, in the slot as it is, with
+    its loose requirements.txt (flask, rq); its jobs declared; locked."""
     def change(source: Path) -> None:
         shutil.rmtree(source / "src/flaskapp")
         jobqueue(source / "src", version)
         declare(source, "app", "")  # src/wsgi.py, as `flask` finds it
         declare(source, "jobs", JOBQUEUE_JOBS)
         declare(source, "stop_timeout", "30")
-        requirements = source / "requirements.txt"
-        requirements.write_text(requirements.read_text() + (APPS / "jobqueue-requirements.txt").read_text())
+        lock(source)
     return change

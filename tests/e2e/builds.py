@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +106,16 @@ def build_copy(source_tree: Path, workdir: Path, suite: str | None = None) -> Pa
     source = workdir / "source"
     shutil.copytree(source_tree, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
     return make_deb(source, suite)
+
+
+def lock(source: Path) -> None:
+    """The README's step after an app's requirements changed: `make lock`, for this machine's
+    release (the one its builds are for), with the uv of the tests' own venv."""
+    native = subprocess.run([str(source / "packaging/release"), "suite"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    uv = Path(sys.executable).parent / "uv"
+    subprocess.run(["make", "-C", str(source), "lock", f"RELEASES={native}", f"UV={uv}"],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def make_deb(source: Path, suite: str | None = None) -> Path:

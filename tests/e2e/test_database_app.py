@@ -4,12 +4,12 @@ sandbox has no network until the drop-in the README documents gives it some, and
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from .apps import declare
+from .builds import lock
 from .conftest import newer_build
 from .host import Host, said
 
@@ -50,9 +50,9 @@ def notes() -> str:
     connection.close()
     return "\\n".join(row[0] for row in rows)
 '''
-# pg8000, a driver in pure Python, and what it needs: pinned, as the README says.
-REQUIREMENTS = ("asn1crypto==1.5.1\npg8000==1.31.6\npython-dateutil==4.0.0\nscramp==1.5.0\n"
-                "tzdata==2026.6\n")
+# pg8000, a driver in pure Python, as an app's requirements.txt names it: what it needs is
+# make lock's to find.
+REQUIREMENTS = "pg8000==1.31.6\n"
 # The README's drop-in, and the database's settings in a file of the admin's.
 DROP_IN = """[Service]
 PrivateNetwork=no
@@ -66,10 +66,9 @@ DATABASE_URL = "postgresql://$FLASKAPP_DB_USER:$FLASKAPP_DB_PASSWORD@127.0.0.1/$
 def add_notes(source: Path) -> None:
     views = source / "src/flaskapp/views.py"
     views.write_text(views.read_text() + NOTES)
-    requirements = source / "requirements.txt"
-    requirements.write_text(requirements.read_text() + REQUIREMENTS)
-    # The README's step: the new wheels' hashes, which the build checks.
-    subprocess.run(["make", "-C", str(source), "hashes"], check=True, capture_output=True)
+    # The README's step: the app's requirements in its tree, then `make lock`.
+    (source / "src/requirements.txt").write_text(REQUIREMENTS)
+    lock(source)
     declare(source, "install", "init-db")
     # Its data is the database server's: in a backup by the commands it declares.
     declare(source, "backup", f'pg_dump --clean --if-exists --no-owner "{DATABASE_URL}"')

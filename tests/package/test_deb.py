@@ -18,6 +18,7 @@ from flaskapp_site.settings import Settings
 from ..conftest import REPO, load_script
 
 build_app = load_script(REPO / "packaging/build-app")
+wheels = load_script(REPO / "packaging/wheels")
 
 VENV = "opt/venvs/flaskapp"
 
@@ -85,17 +86,45 @@ def test_conffiles_are_the_admin_editable_files(unpacked: Path) -> None:
     ]
 
 
-def test_venv_holds_the_app_and_its_pinned_dependencies(unpacked: Path) -> None:
-    def normalized(name: str) -> str:  # PEP 503: Flask_Migrate is flask-migrate
-        return re.sub(r"[-_.]+", "-", name).lower()
-    installed = {"==".join(map(normalized, p.name.removesuffix(".dist-info").split("-", 1)))
-                 for p in site_packages(unpacked).glob("*.dist-info")}
-    requirements = (REPO / "requirements.txt").read_text().replace("\\\n", "")
-    pinned = {"==".join(map(normalized, line.split()[0].split("==", 1))) for line in requirements.splitlines()
-              if line.strip() and not line.startswith("#")}
-    assert pinned <= installed
+def normalized(name: str) -> str:  # PEP 503: Flask_Migrate is flask-migrate
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def venv_distributions(unpacked: Path) -> set[tuple[str, str]]:
+    infos = site_packages(unpacked).glob("*.dist-info")
+    named = (info.name.removesuffix(".dist-info").split("-", 1) for info in infos)
+    return {(normalized(name), version) for name, version in named}
+
+
+def the_lock(deb: Path) -> Path:
+    """locks/<release>.txt of the release the package was built for."""
+    suite = subprocess.run([str(REPO / "packaging/release"), "suite", deb_field(deb, "Version")],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    return REPO / "locks" / f"{suite}.txt"
+
+
+def test_venv_holds_the_app_and_its_locked_dependencies(deb: Path, unpacked: Path) -> None:
+    installed = venv_distributions(unpacked)
+    locked = {(pin.name, pin.version) for pin in wheels.pins(the_lock(deb))}
+    assert locked <= installed
     if not build_app.has_project(REPO / "src"):  # then its tree is all of it, in src/
-        assert installed == pinned
+        assert installed == locked
+
+
+def test_the_sbom_lists_every_distribution_of_the_venv_with_its_purl_and_the_hash_it_was_locked_with(
+    deb: Path, unpacked: Path
+) -> None:
+    bom = json.loads((unpacked / "usr/share/doc/flaskapp/sbom.cdx.json").read_text())
+    assert bom["bomFormat"] == "CycloneDX" and bom["specVersion"] == "1.6"
+    components = {(normalized(c["name"]), c["version"]): c for c in bom["components"]}
+    assert set(components) == venv_distributions(unpacked)
+    assert not {"pip", "setuptools"} & {name for name, _ in components}
+    locked = {(pin.name, pin.version): pin.hashes for pin in wheels.pins(the_lock(deb))}
+    for key, component in components.items():
+        assert component["purl"] == f"pkg:pypi/{key[0]}@{key[1]}"
+        if key in locked:  # (an app's own project, built from its tree, is no locked file)
+            (digest,) = component["hashes"]
+            assert digest["alg"] == "SHA-256" and digest["content"] in locked[key]
 
 
 def test_the_app_is_its_tree_in_src_on_sys_path_with_its_declarations(unpacked: Path) -> None:
@@ -106,7 +135,7 @@ def test_the_app_is_its_tree_in_src_on_sys_path_with_its_declarations(unpacked: 
     assert (site_packages(unpacked) / "flaskapp-src.pth").read_text() == build_app.PTH
     declared = json.loads((site_packages(unpacked) / "flaskapp_platform/declarations.json").read_text())
     expected = build_app.declarations()
-    del expected["build"]
+    del expected["build"], expected["requirements"]
     assert declared == expected
 
 

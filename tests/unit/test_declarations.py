@@ -14,7 +14,8 @@ from ..conftest import REPO, load_script
 
 build_app = load_script(REPO / "packaging/build-app")
 # What an app with no Procfile and no processes or jobs declares beside its commands.
-NO_PROCESSES = {"release": [], "processes": {}, "jobs": {}, "stop_timeout": 60, "backup": [], "restore": []}
+NO_PROCESSES = {"release": [], "processes": {}, "jobs": {}, "stop_timeout": 60, "backup": [], "restore": [],
+                "requirements": []}
 
 
 def declared(tmp_path: Path, section: str, flaskenv: str | None = None, files: tuple[str, ...] = ()) -> dict:
@@ -24,6 +25,7 @@ def declared(tmp_path: Path, section: str, flaskenv: str | None = None, files: t
     if flaskenv is not None:
         (slot / ".flaskenv").write_text(flaskenv)
     for name in files:
+        (slot / name).parent.mkdir(parents=True, exist_ok=True)
         (slot / name).write_text("")
     return build_app.declarations(tmp_path / "setup.cfg", slot)
 
@@ -92,7 +94,8 @@ def test_the_tree_ships_as_it_is_but_a_developers_own_files(
     assert (site / "flaskapp-src.pth").read_text() == (
         "import sys; sys.path.insert(0, '/opt/venvs/flaskapp/src')\n")
     assert json.loads((site / "flaskapp_platform/declarations.json").read_text()) == {
-        "app": "microblog:app", "install": [], "upgrade": [], **NO_PROCESSES}
+        "app": "microblog:app", "install": [], "upgrade": [],
+        **{key: value for key, value in NO_PROCESSES.items() if key != "requirements"}}  # (build time's)
     assert json.loads((package / "usr/lib/flaskapp/processes.json").read_text()) == {
         "processes": {}, "jobs": {}, "stop_timeout": 60}
     assert (venv / "src/app/BUILT").read_text() == "built\n"
@@ -202,3 +205,13 @@ def test_a_declaration_that_means_nothing_fails_the_build_naming_it(
     (tmp_path / "src/Procfile").write_text(procfile)
     with pytest.raises(build_app.DeclarationError, match=error):
         declared(tmp_path, "app = m:app\n" + section)
+
+
+def test_the_apps_requirements_are_its_requirements_txt_or_the_files_it_names(tmp_path: Path) -> None:
+    assert declared(tmp_path, "app = wsgi", files=("wsgi.py", "requirements.txt"))["requirements"] == [
+        "requirements.txt"]
+    named = declared(tmp_path, "app = wsgi\nrequirements = requirements/base.txt\n    requirements/prod.txt",
+                     files=("wsgi.py", "requirements.txt", "requirements/base.txt", "requirements/prod.txt"))
+    assert named["requirements"] == ["requirements/base.txt", "requirements/prod.txt"]
+    with pytest.raises(build_app.DeclarationError, match=r"requirements: no file src/requirements/dev.txt"):
+        declared(tmp_path, "app = wsgi\nrequirements = requirements/dev.txt", files=("wsgi.py",))
