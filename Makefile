@@ -85,8 +85,10 @@ OSV_URL ?= https://api.osv.dev/v1/query
 audit: $(VENV)/bin/pip-audit
 	@status=0; for lock in $(filter-out %-build.txt,$(wildcard locks/*.txt)); do \
 		echo "make audit: $$lock against $(OSV_URL)"; \
-		$(VENV)/bin/pip-audit --strict --disable-pip --require-hashes --progress-spinner=off \
-			--vulnerability-service=osv --osv-url=$(OSV_URL) --requirement=$$lock || status=1; \
+		$(VENV)/bin/pip-audit --strict --disable-pip --progress-spinner=off \
+			--vulnerability-service=osv --osv-url=$(OSV_URL) --requirement=$$lock \
+		|| { status=1; echo "make audit: $$lock FAILED: a known vulnerability (above), or the service at" \
+			"$(OSV_URL) could not answer for every package (pip-audit --strict)" >&2; }; \
 	done; exit $$status
 
 test-deps:
