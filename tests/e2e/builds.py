@@ -16,7 +16,8 @@ NEWER_VERSION_SUFFIX = "+e2e1"
 
 
 def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSION_SUFFIX,
-                    change: Callable[[Path], None] | None = None, suite: str | None = None) -> Path:
+                    change: Callable[[Path], None] | None = None, suite: str | None = None,
+                    offline: bool = False) -> Path:
     """Builds a copy of source_tree whose version (debian/changelog's) has
     `suffix` added, after `change` (given the copy) edited it, with `make deb` (for another
     release: `make deb SUITE=suite`), and returns the .deb."""
@@ -35,7 +36,7 @@ def build_newer_deb(source_tree: Path, workdir: Path, suffix: str = NEWER_VERSIO
         f" -- flaskapp tests <tests@flaskapp.example.org>  {date}\n\n"
     )
     changelog.write_text(entry + changelog.read_text())
-    return make_deb(source, suite)
+    return make_deb(source, suite, offline)
 
 
 def changelog_version(text: str) -> str:
@@ -108,19 +109,26 @@ def build_copy(source_tree: Path, workdir: Path, suite: str | None = None) -> Pa
     return make_deb(source, suite)
 
 
-def lock(source: Path) -> None:
-    """The README's step after an app's requirements changed: `make lock`, for this machine's
-    release (the one its builds are for), with the uv of the tests' own venv."""
-    native = subprocess.run([str(source / "packaging/release"), "suite"], check=True, capture_output=True,
-                            text=True).stdout.strip()
+def lock(source: Path, releases: str | None = None) -> None:
+    """The README's step after an app's requirements changed: `make lock`, by default for this
+    machine's release (the one its builds are for), with the uv of the tests' own venv."""
+    if releases is None:
+        releases = subprocess.run([str(source / "packaging/release"), "suite"], check=True,
+                                  capture_output=True, text=True).stdout.strip()
     uv = Path(sys.executable).parent / "uv"
-    subprocess.run(["make", "-C", str(source), "lock", f"RELEASES={native}", f"UV={uv}"],
+    subprocess.run(["make", "-C", str(source), "lock", f"RELEASES={releases}", f"UV={uv}"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def make_deb(source: Path, suite: str | None = None) -> Path:
-    """`make deb` (for another release: SUITE=suite) in a tree of its own; the .deb."""
-    subprocess.run(["make", "-C", str(source), "deb", *([f"SUITE={suite}"] if suite else [])],
+def make_deb(source: Path, suite: str | None = None, offline: bool = False) -> Path:
+    """`make deb` (for another release: SUITE=suite) in a tree of its own; the .deb. Offline:
+    in a network namespace with no interface but lo (its wheels fetched before)."""
+    if offline:
+        subprocess.run(["make", "-C", str(source), "wheels"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*(["unshare", "--net", "--"] if offline else []), "make", "-C", str(source), "deb",
+                    *([f"SUITE={suite}"] if suite else [])],
                    check=True, stdout=subprocess.DEVNULL, env={**os.environ, "FLASKAPP_FIXTURE_BUILD": "1"})
-    (built,) = (source / "dist").glob("**/flaskapp_*.deb")
+    suffix = subprocess.run([str(source / "packaging/release"), "suffix", *([suite] if suite else [])],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    (built,) = (source / "dist").glob(f"**/flaskapp_*{suffix}_*.deb")
     return built

@@ -114,7 +114,7 @@ def test_a_failing_build_command_fails_the_build_naming_it(
 
 def test_the_readmes_step_2_pasted_as_printed(tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text()
-    step = readme[readme.index("2. Declare it in `setup.cfg`"):readme.index("3. Add its requirements")]
+    step = readme[readme.index("2. Declare it in `setup.cfg`"):readme.index("3. Lock its requirements")]
     block = "\n".join(line[7:] for line in step.splitlines() if line.startswith("       "))
     (tmp_path / "setup.cfg").write_text(block + "\n")
     (tmp_path / "src").mkdir()
