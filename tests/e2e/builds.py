@@ -95,10 +95,19 @@ def with_the_hello_world(source_tree: Path, workdir: Path) -> Path:
     shutil.copytree(source_tree, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist"))
     shutil.rmtree(source / "src")
     (source / "src").mkdir()
-    archive = subprocess.run(["git", "-C", str(source_tree), "archive", revision, HELLO_WORLD],
-                             check=True, capture_output=True).stdout
+    # Its locks too: the developer's app's are locked from requirements the hello world has not.
+    locks = "locks" if git("ls-tree", revision, "locks") else None
+    if locks:
+        shutil.rmtree(source / locks)
+    archive = subprocess.run(["git", "-C", str(source_tree), "archive", revision, HELLO_WORLD,
+                              *([locks] if locks else [])], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     (source / "setup.cfg").write_text(HELLO_WORLD_DECLARED)
+    if locks:  # newer than the wheelhouse: make wheels fetches what the app's locks did not need
+        for locked in (source / locks).iterdir():
+            locked.touch()
+    else:
+        lock(source)
     return source
 
 
