@@ -52,11 +52,11 @@ def e2e_required() -> bool:
 # The modules that take longest (README, "Test": where the time goes), run first: make test's
 # two workers take a module at a time in this order (--no-loadscope-reorder: xdist would order
 # them by their number of tests), and a long one started last would leave the other idle.
-LONGEST_FIRST = ["test_firewall", "test_fleet", "test_supply_chain", "test_https", "test_release_upgrade", "test_upgrade_pin",
-                 "test_lifecycle", "test_app_as_written", "test_own_app", "test_database_app",
-                 "test_processes", "test_cloud", "test_backup", "test_trust_boundary", "test_piuparts",
-                 "test_example_app", "test_apt_repo", "test_other_release", "test_nginx_site",
-                 "test_zero_downtime"]
+LONGEST_FIRST = ["test_firewall", "test_fleet", "test_supply_chain", "test_https", "test_release_upgrade",
+                 "test_upgrade_pin", "test_lifecycle", "test_app_as_written", "test_own_app",
+                 "test_database_app", "test_processes", "test_cloud", "test_backup", "test_trust_boundary",
+                 "test_piuparts", "test_example_app", "test_apt_repo", "test_other_release",
+                 "test_nginx_site", "test_zero_downtime"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
