@@ -2,7 +2,7 @@
 and installed on a host of each: one only published as an sdist (langdetect 1.0.9, built into
 a wheel by each release's own Python), and one that needs a dependency on bookworm's Python
 alone (redis 5.0.1: async-timeout where python_full_version < 3.11.3). The SBOM in each package
-says what its venv holds. (The refusals: tests/package/test_supply_chain.py.)"""
+says what its venv holds. (The refusals and the audit: tests/package/test_lock_and_audit.py.)"""
 
 from __future__ import annotations
 
