@@ -98,7 +98,9 @@ test-deps:
 	$(VENV)/bin/pip install -q -r locks/$(NATIVE_SUITE).txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 
-LINTED := src tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app packaging/wheels packaging/sbom \
+# The slot is linted while it holds the hello world, ours; an app put there is its authors', held
+# to their own style, not to this tree's.
+LINTED := $(wildcard src/flaskapp) tests benchmarks packaging/config packaging/site packaging/platform packaging/build-app packaging/wheels packaging/sbom \
 	packaging/cloud-init/user-data
 
 test: deb test-deps
