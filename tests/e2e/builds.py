@@ -72,18 +72,13 @@ def build_release(source_tree: Path, commit: str, workdir: Path) -> Path:
 
 
 HELLO_WORLD = "src/flaskapp"
-# setup.cfg's declarations of the hello world.
-HELLO_WORLD_DECLARED = ("[flaskapp]\napp = flaskapp:create_app\ninstall =\nupgrade =\nbuild =\nprocesses =\n"
-                        "scale =\njobs =\nstop_timeout =\n")
-
-
 def hello_world_in_the_slot(source_tree: Path) -> bool:
     return (source_tree / HELLO_WORLD / "__init__.py").is_file()
 
 
 def with_the_hello_world(source_tree: Path, workdir: Path) -> Path:
     """A copy of source_tree whose slot holds the hello world again, from git (the last commit
-    that had it), declared as it was: the platform's own tests run with the hello world, while
+    that had it), declared and locked as it was: the platform's own tests run with the hello world, while
     the slot holds a developer's app (README, "Your own app")."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(source_tree), *args],
@@ -99,10 +94,10 @@ def with_the_hello_world(source_tree: Path, workdir: Path) -> Path:
     locks = "locks" if git("ls-tree", revision, "locks") else None
     if locks:
         shutil.rmtree(source / locks)
-    archive = subprocess.run(["git", "-C", str(source_tree), "archive", revision, HELLO_WORLD,
+    # And its declarations, as they were with it (every key the tests' apps declare is there).
+    archive = subprocess.run(["git", "-C", str(source_tree), "archive", revision, HELLO_WORLD, "setup.cfg",
                               *([locks] if locks else [])], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-    (source / "setup.cfg").write_text(HELLO_WORLD_DECLARED)
     if locks:  # newer than the wheelhouse: make wheels fetches what the app's locks did not need
         for locked in (source / locks).iterdir():
             locked.touch()
