@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -86,8 +85,7 @@ def test_conffiles_are_the_admin_editable_files(unpacked: Path) -> None:
     ]
 
 
-def normalized(name: str) -> str:  # PEP 503: Flask_Migrate is flask-migrate
-    return re.sub(r"[-_.]+", "-", name).lower()
+normalized = wheels.normalized  # PEP 503: Flask_Migrate is flask-migrate
 
 
 def venv_distributions(unpacked: Path) -> set[tuple[str, str]]:
