@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -61,6 +62,15 @@ class LoadResult:
                 f"{self.requests_per_second:.0f} req/s, latency {self.latency_ms}")
 
 
+def recorded(requests: int, failed: int) -> None:
+    """With FLASKAPP_LOAD_LOG set, each load run's count is added to that file, with the test that
+    sent it: the numbers that a change to the suite must not lower (README, "Test")."""
+    if log := os.environ.get("FLASKAPP_LOAD_LOG"):
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+        with open(log, "a") as file:
+            file.write(f"{test}\t{requests}\t{failed}\n")
+
+
 def wrk_command(url: str, seconds: float, connections: int, threads: int = 2,
                 headers: tuple[str, ...] = (), cpus: str | None = None) -> list[str]:
     """wrk's command line; with cpus (a list such as "0" or "0-1"), it runs on those alone."""
@@ -85,6 +95,7 @@ def load(url: str, seconds: float = 6, connections: int = 16,
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed: {output}")
     parsed = LoadResult.parse(output)
+    recorded(parsed.requests, parsed.failed)
     result.__dict__.update(parsed.__dict__)
 
 
@@ -111,7 +122,9 @@ def throughout(url: str, event: Callable[[], object], max_seconds: float, lead: 
         output, _ = process.communicate(timeout=60)
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed: {output}")
-    return LoadResult.parse(output)
+    parsed = LoadResult.parse(output)
+    recorded(parsed.requests, parsed.failed)
+    return parsed
 
 
 class Answer(NamedTuple):
@@ -151,4 +164,5 @@ def responses_during(url: str, event: Callable[[], object], seconds: float, clie
     finally:
         for thread in threads:
             thread.join(timeout=seconds + 30)
+    recorded(len(responses), sum(1 for answer in responses if answer.status == 0))
     return responses
