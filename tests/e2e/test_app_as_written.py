@@ -9,7 +9,10 @@ from pathlib import Path
 
 import requests
 
+from .conftest import hosts_with_nginx
 from .host import Host, said
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 SRC = "/opt/venvs/flaskapp/src"
 # What the admin writes, the app's own settings (its README's names).

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import booted_host
+from .conftest import booted_host, hosts_with_nginx
 from .host import Host, eventually, said
 from .test_example_app import DATABASE, User, install
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 BACKUPS = "/var/backups/flaskapp"
 

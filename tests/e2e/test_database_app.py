@@ -10,8 +10,10 @@ import pytest
 
 from .apps import declare
 from .builds import lock
-from .conftest import newer_build
+from .conftest import hosts_with_nginx, newer_build
 from .host import Host, said
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 NOTES = '''
 

@@ -12,8 +12,11 @@ from pathlib import Path
 import requests
 
 from ..apps import taskboard_versions as versions
+from .conftest import hosts_with_nginx
 from .host import Host
 from .load import responses_during
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 DATABASE = "/var/lib/flaskapp/app/taskboard-instance/taskboard.sqlite"
 STYLE = (Path(__file__).parent.parent / "apps/taskboard/static/style.css").read_text()

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from .acme import Acme, issue, make_ca, pebble
+from .conftest import hosts_with_nginx
 from .host import Host, eventually, said
 from .load import during
 from .test_firewall import drop_with_nftables
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 NAME = "app.flaskapp.test"
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from .acme import issue, make_ca
 from .apps import STATE, STYLE
+from .conftest import hosts_with_nginx
 from .host import Host, eventually, said
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 
 def test_the_apps_instance_folder_is_writable_state_kept_until_purge(host: Host, counting_deb: Path) -> None:

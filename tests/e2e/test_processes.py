@@ -14,8 +14,11 @@ from pathlib import Path
 
 import requests
 
+from .conftest import hosts_with_nginx
 from .host import Host, eventually, said
 from .load import throughout
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 # What the admin writes before the install: Redis's address among the app's secrets, and the
 # README's drop-in that gives the app the network (a drop-in of flaskapp.service: every process

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from .apps import STATE
+from .conftest import hosts_with_nginx
 from .host import Host, HostError, eventually, said
+
+host = hosts_with_nginx()  # servers with nginx and python3 already (tests/e2e/conftest.py)
 
 RUNNING = "/opt/venvs/.flaskapp-running"
 PLATFORM = "opt/venvs/flaskapp/lib/python3/site-packages/flaskapp_platform"
