@@ -174,3 +174,19 @@ def test_a_power_cut_during_the_unpack_boots_into_the_old_version(
     assert serves(host, migrating_deb)
     assert host.get("/visits").text == "103"
     assert not host.file(RUNNING).exists
+
+
+def test_a_purge_while_an_upgrade_waits_for_its_configure_leaves_nothing_and_keeps_opt(
+    counting: Host, migrating_deb: Path
+) -> None:
+    host = counting
+    assert host.apt_install(migrating_deb, check=False).returncode != 0
+    assert host.file(RUNNING).is_directory  # the old version's copy, serving
+
+    host.run("apt-get", "purge", "--yes", "flaskapp")
+
+    # Nothing of the package or its copy, and the /opt that the FHS wants, which dpkg would
+    # have taken away with the package's directories once the copy had kept them from going.
+    assert not host.file("/opt/venvs").exists
+    assert host.file("/opt").is_directory
+    assert "flaskapp" not in host.run("dpkg-query", "--show", "--showformat=${Package}\\n").stdout.split()
