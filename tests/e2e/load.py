@@ -64,7 +64,7 @@ class LoadResult:
 
 def recorded(requests: int, failed: int) -> None:
     """With FLASKAPP_LOAD_LOG set, each load run's count is added to that file, with the test that
-    sent it: the numbers that a change to the suite must not lower (README, "Test")."""
+    sent it: the counts that a change to the suite must not lower (README, "Test")."""
     if log := os.environ.get("FLASKAPP_LOAD_LOG"):
         test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
         with open(log, "a") as file:
