@@ -91,7 +91,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.sections.append((f"host {host.name}: status and journal", host.diagnostics()))
 
 
-# Installed on demand in the hosts that test them (from the image's apt cache, offline): the
+# Installed on demand in the hosts that test them (from the image's mirror, offline): the
 # firewalls, the database an app talks to, certbot, what a fleet's hosts run (sshd, the
 # python3-apt that Ansible's apt module uses, HAProxy), and what a cloud image has (cloud-init).
 ON_DEMAND = ["certbot", "cloud-init", "firewalld", "haproxy", "iptables", "iptables-persistent",

@@ -2,9 +2,12 @@
 for (bookworm for ~deb12, trixie for ~deb13), made with mmdebstrap.
 
 It has systemd as init but no nginx and no python3, like a fresh minimal server. The
-.deb's dependencies are downloaded into its apt cache (not installed), so that
-`apt install ./flaskapp_*.deb` inside a host resolves them with no network, exactly as
-apt would on a server. The image is built once per set of inputs and kept in a cache.
+.deb's dependencies are downloaded into its apt cache (not installed), and its apt source is a
+local mirror of that cache (MIRROR), as on a server with a mirror of its own: so that
+`apt install ./flaskapp_*.deb` inside a host resolves them with no network, exactly as apt
+would on a server. (With Debian's whole lists, each apt-get in a host spent 1.5 s of CPU
+resolving among 60,000 packages; with the mirror's few hundred, 0.1 s.) The image is built once
+per set of inputs and kept in a cache.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ RELEASE = Path(__file__).resolve().parents[2] / "packaging/release"
 # systemd-nspawn binds in).
 BASE_PACKAGES = ["systemd-sysv", "dbus", "iproute2", "curl", "ca-certificates", "tzdata"]
 CACHE_DIR = Path(os.environ.get("FLASKAPP_TEST_CACHE", "/var/cache/flaskapp-tests"))
+# The hosts' Debian mirror: a flat archive of the apt cache's packages (hard links).
+MIRROR = "/srv/debian"
 
 
 def deb_depends(deb: Path) -> str:
@@ -49,7 +54,7 @@ def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[
         "mmdebstrap",
         "--variant=apt",
         "--include=" + ",".join(BASE_PACKAGES),
-        # Keep apt's lists and downloaded .debs: hosts install from them offline.
+        # Keep the downloaded .debs: the hosts install from them offline (MIRROR).
         "--skip=cleanup/apt",
         f"--customize-hook=copy-in {deb} /tmp",
         f'--customize-hook=mv "$1/tmp/{deb.name}" "$1/tmp/flaskapp.deb"',
@@ -61,6 +66,14 @@ def build_command(deb: Path, extra_downloads: list[str], tarball: Path) -> list[
         # runs, which stands in for Debian's mirror when a host is upgraded to this release.
         '--customize-hook=chroot "$1" sh -c \'apt-get install --download-only --reinstall --yes '
         '$(dpkg-query --show --showformat "\\${Package}\\n")\'',
+        # The mirror, then the hosts' only apt source (what the packages were downloaded from
+        # is out of their reach anyway).
+        f'--customize-hook=mkdir "$1{MIRROR}" && ln "$1"/var/cache/apt/archives/*.deb "$1{MIRROR}/"'
+        f' && cd "$1{MIRROR}" && dpkg-scanpackages --multiversion . > Packages',
+        '--customize-hook=rm -f "$1"/etc/apt/sources.list.d/*.list "$1"/etc/apt/sources.list.d/*.sources',
+        f"--customize-hook=echo 'deb [trusted=yes] file:{MIRROR} ./' > \"$1/etc/apt/sources.list\"",
+        '--customize-hook=rm -rf "$1"/var/lib/apt/lists/*_*',
+        '--customize-hook=chroot "$1" apt-get update',
         # What debian-installer writes on every server, and mmdebstrap does not.
         "--customize-hook=printf '127.0.0.1\\tlocalhost\\n::1\\tlocalhost ip6-localhost ip6-loopback\\n'"
         ' > "$1/etc/hosts"',
@@ -78,7 +91,7 @@ def image_root(deb: Path, extra_downloads: list[str] = ()) -> Path:
     dependencies reuses it. Hosts mount it read-only as the lower layer of an overlay.
     """
     extra = sorted(extra_downloads)
-    key_source = "\n".join([deb_suite(deb), *BASE_PACKAGES, deb_depends(deb), *extra, "v4"])
+    key_source = "\n".join([deb_suite(deb), *BASE_PACKAGES, deb_depends(deb), *extra, "v5"])
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     root = CACHE_DIR / f"image-{key}"
     complete = CACHE_DIR / f"image-{key}.complete"

@@ -90,8 +90,7 @@ def add_repository(host: Host, url: str) -> None:
 
 
 def apt_update(host: Host) -> subprocess.CompletedProcess:
-    """`apt-get update`. The host has no route to Debian's mirrors: those fail with a
-    warning and apt keeps the lists the image came with (where nginx and python3 are)."""
+    """`apt-get update`: flaskapp's repository and the host's Debian mirror (image.py)."""
     return host.run("apt-get", "update", check=False)
 
 

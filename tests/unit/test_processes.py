@@ -5,6 +5,9 @@ included, in systemd's order), and how a Procfile line is run."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,13 @@ def test_a_bad_setting_makes_the_generator_say_so_and_make_nothing(
 ])
 def test_a_procfile_line_is_exec_d_or_run_by_the_shell_as_written(line: str, run: list[str]) -> None:
     assert argv(line) == run
+
+
+def test_a_job_or_worker_starts_without_importing_flask() -> None:
+    # A job that runs every minute would pay Flask's import (a quarter of a second of CPU) at
+    # each run for nothing: its command is exec'd, and the app, if it needs Flask, imports it.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, flaskapp_platform.process; print(sorted(sys.modules))"],
+        env={**os.environ, "PYTHONPATH": str(REPO / "packaging/platform")},
+        check=True, capture_output=True, text=True).stdout
+    assert "'flask'" not in loaded and "'flaskapp_platform.process'" in loaded

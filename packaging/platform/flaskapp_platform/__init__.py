@@ -10,6 +10,14 @@ applied first, and gives it:
   503 when a check the app put in ``app.extensions["health_checks"]`` fails.
 """
 
-from .loader import load_app
 
 __all__ = ["load_app"]
+
+
+def __getattr__(name: str):
+    # Imported when asked for: `python -m flaskapp_platform.process` (a job, a worker) runs
+    # its command without importing Flask (built.py says why).
+    if name == "load_app":
+        from .loader import load_app
+        return load_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

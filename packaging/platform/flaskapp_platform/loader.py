@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from flask import Flask
 from flask.cli import NoAppException, locate_app
 
 from . import flaskenv
+from .built import DECLARATIONS, app_tree
 from .health import install_healthz
 
-#: What the build wrote from setup.cfg's [flaskapp] section (packaging/build-app): `app`, as
-#: Flask's --app spells it ("module:name", "module:create_app()"), or FLASK_APP of .flaskenv.
-DECLARATIONS = Path(__file__).with_name("declarations.json")
 ENV_PREFIX = "FLASKAPP"
 
 
 class AppNotFound(RuntimeError):
     pass
-
-
-def app_tree() -> Path:
-    """The app's tree as its authors wrote it (the build's copy of src/)."""
-    return Path(sys.prefix) / "src"
 
 
 def app_spec() -> str:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from . import flaskenv
-from .loader import DECLARATIONS, app_tree
+from .built import DECLARATIONS, app_tree
 
 # What `flask` (and /usr/bin/flaskapp) loads: the app with the platform's configuration.
 FLASK_APP = "flaskapp_platform.wsgi:app"
