@@ -105,11 +105,10 @@ LINTED := $(wildcard src/flaskapp) tests benchmarks packaging/config packaging/s
 
 test: deb test-deps
 	$(VENV)/bin/ruff check $(LINTED)
-	# Three at a time on two cores: with two, the cores were idle a quarter of the run while
-	# the hosts waited (boots, systemd, D-Bus, Ansible's round trips). A module stays on one
-	# worker (its shared host), the longest first; packages the tests build (the other
-	# release's too) are built once per run, by a worker, while the others go on.
-	$(PYTEST) -v -n 3 --dist loadscope --no-loadscope-reorder --durations=40 --deb=$(DEB) \
+	# Two at a time: the hosts mostly wait (apt, boots, reboots), so two cores serve two. A module
+	# stays on one worker (its shared host), the longest first; packages the tests build (the
+	# other release's too) are built once per run, by a worker, while the other goes on.
+	$(PYTEST) -v -n 2 --dist loadscope --no-loadscope-reorder --durations=40 --deb=$(DEB) \
 		--other-suite=$(OTHER_SUITE) tests
 
 # Unit tests and the checks of the built .deb: no booted hosts, no second build.
